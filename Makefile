@@ -1,0 +1,34 @@
+# The project's commands. `make run` starts the whole stack locally; `make test` runs every test
+# this machine can run. Both create .venv and install the pinned dependencies first.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+REPLICAS ?= 2
+PORT ?= 8080
+
+.PHONY: run test lint bench lock clean
+
+$(VENV)/.installed: requirements-dev.lock backend/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e backend
+	touch $@
+
+run: $(VENV)/.installed
+	$(PY) -m local_stack --replicas $(REPLICAS) --port $(PORT)
+
+test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+lock:
+	uv pip compile backend/pyproject.toml --universal --python-version 3.11 -o backend/requirements.lock
+	uv pip compile requirements-dev.in --universal --python-version 3.11 -o requirements-dev.lock
+
+clean:
+	rm -rf $(VENV) .local-stack test-artifacts

@@ -1,0 +1,36 @@
+"""VDT 2023 attendee directory: the Flask application factory."""
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+from flask import Flask
+
+try:
+    __version__ = version("attendee-directory")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+source"
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Create the application: settings from the environment, then test overrides."""
+    from . import attendees, db, errors, health, openapi, replicas
+    from .config import Settings
+
+    app = Flask(__name__)
+    test_config = dict(test_config or {})
+    # Tests pass a ready Settings object; everything else reads the environment.
+    settings = test_config.pop("SETTINGS", None) or Settings.from_env()
+    app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
+    app.config.update(test_config)
+    app.json.sort_keys = False
+    app.json.compact = True
+    logging.getLogger(__name__).setLevel(logging.INFO)
+
+    errors.init_app(app)
+    db.init_app(app)
+    replicas.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(attendees.bp)
+    app.register_blueprint(replicas.bp)
+    app.register_blueprint(openapi.bp)
+    return app

@@ -1,0 +1,175 @@
+"""The OpenAPI document, generated from the schemas that validate requests, and its docs page."""
+
+from functools import cache
+
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory
+from pydantic.json_schema import models_json_schema
+from swagger_ui_bundle import swagger_ui_path
+
+from . import schemas
+
+bp = Blueprint("openapi", __name__, url_prefix="/api")
+
+REF = "#/components/schemas/{model}"
+MODELS = (
+    schemas.AttendeeIn,
+    schemas.AttendeePatch,
+    schemas.Attendee,
+    schemas.AttendeePage,
+    schemas.Error,
+    schemas.WhoAmI,
+    schemas.ReplicaSplit,
+)
+
+
+def _ref(model: type) -> dict:
+    """A $ref to MODEL's schema."""
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _json(model: type, description: str) -> dict:
+    """A response or request body of MODEL in JSON."""
+    return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _errors(*statuses: int) -> dict:
+    """Error responses, all in the shared Error shape."""
+    reasons = {
+        400: "Invalid JSON or query parameters",
+        404: "No attendee with this id (or a malformed id)",
+        409: "The email belongs to another attendee",
+        413: "Body larger than the documented limit",
+        415: "Body is not application/json",
+        422: "Validation failed; `fields` names every offending field",
+        503: "The database cannot be reached",
+    }
+    return {str(status): _json(schemas.Error, reasons[status]) for status in statuses}
+
+
+def _query_parameters() -> list[dict]:
+    """The list's query parameters, taken from the ListQuery schema."""
+    query_schema = schemas.ListQuery.model_json_schema(ref_template=REF)
+    return [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in query_schema["properties"].items()
+    ]
+
+
+@cache
+def build_document(version: str, max_body_bytes: int) -> dict:
+    """Build the OpenAPI 3.0 document from the declared schemas."""
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in MODELS], ref_template=REF
+    )
+    id_param = {"name": "attendee_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    body = {"required": True, "content": {"application/json": {"schema": None}}}
+
+    def request_body(model: type) -> dict:
+        return {**body, "content": {"application/json": {"schema": _ref(model)}}}
+
+    write_errors = _errors(400, 413, 415, 422, 503)
+    one = {"parameters": [id_param]}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "VDT 2023 attendee directory",
+            "version": version,
+            "description": (
+                "Every response names the replica that served it in the X-Served-By header. "
+                f"Request bodies are limited to {max_body_bytes} bytes."
+            ),
+        },
+        "paths": {
+            "/api/attendees": {
+                "get": {
+                    "summary": "List attendees (paginated, searchable, sortable)",
+                    "parameters": _query_parameters(),
+                    "responses": {
+                        "200": _json(schemas.AttendeePage, "One page"),
+                        **_errors(400, 503),
+                    },
+                },
+                "post": {
+                    "summary": "Create an attendee",
+                    "requestBody": request_body(schemas.AttendeeIn),
+                    "responses": {
+                        "201": _json(schemas.Attendee, "Created; Location names it"),
+                        **write_errors,
+                        **_errors(409),
+                    },
+                },
+            },
+            "/api/attendees/{attendee_id}": {
+                **one,
+                "get": {
+                    "summary": "Get one attendee",
+                    "responses": {
+                        "200": _json(schemas.Attendee, "The attendee"),
+                        **_errors(404, 503),
+                    },
+                },
+                "put": {
+                    "summary": "Replace an attendee",
+                    "requestBody": request_body(schemas.AttendeeIn),
+                    "responses": {
+                        "200": _json(schemas.Attendee, "Replaced"),
+                        **write_errors,
+                        **_errors(404, 409),
+                    },
+                },
+                "patch": {
+                    "summary": "Change some fields of an attendee",
+                    "requestBody": request_body(schemas.AttendeePatch),
+                    "responses": {
+                        "200": _json(schemas.Attendee, "Updated"),
+                        **write_errors,
+                        **_errors(404, 409),
+                    },
+                },
+                "delete": {
+                    "summary": "Delete an attendee",
+                    "responses": {"204": {"description": "Deleted"}, **_errors(404, 503)},
+                },
+            },
+            "/api/whoami": {
+                "get": {
+                    "summary": "Which replica answered",
+                    "responses": {"200": _json(schemas.WhoAmI, "This replica")},
+                }
+            },
+            "/api/replicas": {
+                "get": {
+                    "summary": "How requests were split across replicas",
+                    "responses": {"200": _json(schemas.ReplicaSplit, "The split"), **_errors(503)},
+                }
+            },
+        },
+        "components": {"schemas": definitions["$defs"]},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    """Serve the OpenAPI document."""
+    from . import __version__
+
+    settings = current_app.config["SETTINGS"]
+    return jsonify(build_document(__version__, settings.max_body_bytes))
+
+
+@bp.get("/docs")
+def docs_page() -> Response:
+    """The interactive docs page (Swagger UI), with no inline script so the CSP can forbid it."""
+    return send_from_directory(current_app.root_path + "/static", "docs.html")
+
+
+@bp.get("/docs/init.js")
+def docs_init() -> Response:
+    """The script that points Swagger UI at /api/openapi.json."""
+    return send_from_directory(current_app.root_path + "/static", "docs-init.js")
+
+
+@bp.get("/docs/vendor/<path:name>")
+def docs_vendor(name: str) -> Response:
+    """Swagger UI's own files, from the swagger-ui-bundle package."""
+    return send_from_directory(swagger_ui_path, name, max_age=86400)

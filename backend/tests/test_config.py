@@ -1,0 +1,42 @@
+"""Settings come from the environment and fail loudly when wrong."""
+
+import pytest
+from attendee_directory.config import ConfigError, Settings
+
+
+def test_mongo_uri_is_required(monkeypatch):
+    """Without MONGO_URI the app refuses to start, naming the variable."""
+    monkeypatch.delenv("MONGO_URI", raising=False)
+    monkeypatch.delenv("MONGO_URI_FILE", raising=False)
+    with pytest.raises(ConfigError, match="MONGO_URI"):
+        Settings.from_env()
+
+
+def test_defaults_and_file_secrets(monkeypatch, tmp_path):
+    """MONGO_URI_FILE is read; MONGO_DB defaults to vdt2023."""
+    secret = tmp_path / "uri"
+    secret.write_text("mongodb://app:s3cret@db:27017/vdt2023\n")
+    monkeypatch.setenv("MONGO_URI_FILE", str(secret))
+    monkeypatch.delenv("MONGO_DB", raising=False)
+    monkeypatch.setenv("REPLICA_NAME", "backend-7")
+    settings = Settings.from_env()
+    assert settings.mongo_uri == "mongodb://app:s3cret@db:27017/vdt2023"
+    assert settings.mongo_db == "vdt2023"
+    assert settings.replica_name == "backend-7"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MONGO_TIMEOUT_MS", "soon"),
+        ("MONGO_TIMEOUT_MS", "5"),
+        ("SEED_ON_START", "maybe"),
+        ("MAX_BODY_BYTES", "-1"),
+    ],
+)
+def test_bad_values_are_refused(monkeypatch, name, value):
+    """A malformed or out-of-range setting stops the app with a message naming it."""
+    monkeypatch.setenv("MONGO_URI", "mongodb://127.0.0.1:27017/")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env()

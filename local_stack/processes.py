@@ -1,0 +1,66 @@
+"""Small helpers to start child processes on free 127.0.0.1 ports and wait for them."""
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+
+def free_port() -> int:
+    """Ask the kernel for a free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, process=None) -> None:
+    """Poll CHECK until it is true; fail with WHAT if TIMEOUT passes or PROCESS exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: process exited with code {process.returncode}")
+        if check():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
+
+
+def http_ok(url: str) -> bool:
+    """True when URL answers 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+            return 200 <= response.status < 300
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def start(args: list[str], log_path: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start ARGS in its own process group, with stdout and stderr appended to LOG_PATH."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(  # noqa: S603 (our own commands)
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+
+
+def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Stop a process group: SIGTERM, then SIGKILL if it has not exited within TIMEOUT."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+    except ProcessLookupError:
+        pass
