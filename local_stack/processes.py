@@ -1,5 +1,6 @@
 """Small helpers to start child processes on free 127.0.0.1 ports and wait for them."""
 
+import ctypes
 import os
 import signal
 import socket
@@ -39,16 +40,31 @@ def http_ok(url: str) -> bool:
         return False
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: ask Linux to send SIGTERM when the parent dies, so nothing is left behind."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's own cleanup still stops it
+        pass
+
+
 def start(args: list[str], log_path: Path, env: dict | None = None) -> subprocess.Popen:
-    """Start ARGS in its own process group, with stdout and stderr appended to LOG_PATH."""
+    """Start ARGS in its own process group, with stdout and stderr appended to LOG_PATH.
+
+    Its own group lets Ctrl-C reach only the runner, which then stops children in order.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(  # noqa: S603 (our own commands)
+        return subprocess.Popen(
             args,
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
 

@@ -1,0 +1,75 @@
+"""`python -m local_stack`: start the whole stack here, print the URL, stop it all on Ctrl-C."""
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .nginx import NginxMissing, nginx_version
+from .stack import LocalStack
+
+STATE_DIR = Path(__file__).resolve().parent.parent / ".local-stack"
+
+
+def main() -> int:
+    """Parse the command line, start the stack, and wait for Ctrl-C or SIGTERM."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--replicas", type=int, default=int(os.environ.get("REPLICAS", "2")))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--canary", action="store_true", help="add a canary replica at weight 1")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers per replica")
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
+    args = parser.parse_args()
+    if args.replicas < 1:
+        parser.error("--replicas must be at least 1")
+
+    stack = LocalStack(
+        state_dir=args.state_dir,
+        replicas=args.replicas,
+        port=args.port,
+        canary=args.canary,
+        workers=args.workers,
+        mongo_uri=os.environ.get("MONGO_URI"),
+        mongo_db=os.environ.get("MONGO_DB", "vdt2023"),
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        stack.start()
+    except NginxMissing as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    from .nginx import find_nginx
+
+    print(f"\nThe VDT 2023 attendee directory is up: {stack.url}/")
+    print(f"API docs: {stack.url}/api/docs   nginx {nginx_version(find_nginx(install=False))}")
+    print(stack.describe())
+    print("Press Ctrl-C to stop everything.", flush=True)
+    try:
+        while not stopping.wait(0.5):
+            dead = [r.name for r in stack.backends if r.process.poll() is not None]
+            if stack.nginx_process.poll() is not None:
+                print("nginx exited; stopping.", file=sys.stderr)
+                break
+            if dead:
+                print(f"replica(s) exited: {', '.join(dead)}; nginx routes around them.")
+                for replica in stack.backends:
+                    if replica.name in dead:
+                        stack.start_replica(replica)
+                        print(f"restarted {replica.name}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nstopping ...", flush=True)
+        stack.stop()
+        print("stopped: nginx, replicas and database; data kept in", stack.state_dir / "db")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""The whole stack on this machine: a database, N backend replicas under gunicorn, and nginx."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import nginx
+from .mongo_server import MongoServer, start_mongo
+from .processes import free_port, http_ok, start, stop, wait_until
+
+GUNICORN_CONF = nginx.REPO / "backend" / "gunicorn.conf.py"
+MAIN_WEIGHT = 4  # with --canary, each main replica weighs 4 and the canary 1
+CANARY_WEIGHT = 1
+
+
+@dataclass
+class Replica:
+    """One backend replica: a gunicorn master and its workers on 127.0.0.1:port."""
+
+    name: str
+    port: int
+    weight: int
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+
+@dataclass
+class LocalStack:
+    """Starts and stops the three tiers; used by `make run`, the stack tests and the benchmark."""
+
+    state_dir: Path
+    replicas: int = 2
+    port: int = 8080
+    canary: bool = False
+    workers: int = 1
+    threads: int = 4
+    mongo_uri: str | None = None
+    mongo_db: str = "vdt2023"
+    write_rate: str | None = None
+    extra_env: dict = field(default_factory=dict)
+    database: MongoServer | None = field(default=None, init=False)
+    backends: list[Replica] = field(default_factory=list, init=False)
+    nginx_process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        """Where nginx answers."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def logs(self) -> Path:
+        """Where every process of the stack writes its log."""
+        return self.state_dir / "logs"
+
+    def start(self) -> "LocalStack":
+        """Start the database, the replicas and nginx, each waited for; stop all on failure."""
+        nginx_binary = nginx.find_nginx()
+        _refuse_busy_port(self.port)
+        try:
+            self.database = start_mongo(self.state_dir / "db", uri=self.mongo_uri)
+            names = [f"backend-{i}" for i in range(1, self.replicas + 1)]
+            weight = MAIN_WEIGHT if self.canary else 1
+            self.backends = [Replica(n, free_port(), weight) for n in names]
+            if self.canary:
+                self.backends.append(Replica("canary", free_port(), CANARY_WEIGHT))
+            for replica in self.backends:
+                self.start_replica(replica)
+            for replica in self.backends:
+                wait_until(
+                    lambda r=replica: http_ok(f"http://127.0.0.1:{r.port}/readyz"),
+                    timeout=60,
+                    what=f"replica {replica.name} (log: {self.logs / replica.name}.log)",
+                    process=replica.process,
+                )
+            config = nginx.write_config(
+                self.state_dir / "nginx",
+                self.port,
+                [(r.port, r.weight) for r in self.backends],
+                write_rate=self.write_rate,
+            )
+            nginx.check_config(nginx_binary, config)
+            self.nginx_process = start(
+                nginx.nginx_args(nginx_binary, config), self.logs / "nginx.log"
+            )
+            wait_until(
+                lambda: http_ok(f"{self.url}/nginx-health"),
+                timeout=20,
+                what=f"nginx (log: {self.state_dir / 'nginx' / 'error.log'})",
+                process=self.nginx_process,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def replica_env(self, replica: Replica) -> dict:
+        """The environment of one replica: its port, its name and the database."""
+        return {
+            "HOST": "127.0.0.1",
+            "PORT": str(replica.port),
+            # Replicas share this host's name, so the name says which one answered.
+            "REPLICA_NAME": f"{socket.gethostname()}/{replica.name}",
+            "MONGO_URI": self.database.uri,
+            "MONGO_DB": self.mongo_db,
+            "WEB_CONCURRENCY": str(self.workers),
+            "GUNICORN_THREADS": str(self.threads),
+            **self.extra_env,
+        }
+
+    def start_replica(self, replica: Replica) -> None:
+        """Start (or restart) one replica under gunicorn with the production config."""
+        args = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
+        replica.process = start(args, self.logs / f"{replica.name}.log", self.replica_env(replica))
+
+    def kill_replica(self, index: int, sig: int = signal.SIGKILL) -> Replica:
+        """Send SIG to every process of one replica (SIGKILL: a crash, no goodbye)."""
+        replica = self.backends[index]
+        os.killpg(replica.process.pid, sig)
+        replica.process.wait(10)
+        return replica
+
+    def stop(self) -> None:
+        """Stop nginx, the replicas and the database (if started here); data stays on disk."""
+        if self.nginx_process is not None:
+            stop(self.nginx_process)
+            self.nginx_process = None
+        for replica in self.backends:
+            if replica.process is not None:
+                stop(replica.process)
+                replica.process = None
+        if self.database is not None:
+            self.database.stop()
+
+    def describe(self) -> str:
+        """What is running, for the person who started it."""
+        lines = [
+            f"database : {self.database.describe()}",
+            *(
+                f"replica  : {r.name} on 127.0.0.1:{r.port}, weight {r.weight}, pid {r.process.pid}"
+                for r in self.backends
+            ),
+            f"nginx    : {self.url} (config {self.state_dir / 'nginx' / 'nginx.conf'})",
+            f"logs     : {self.logs}",
+        ]
+        return "\n".join(lines)
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def _refuse_busy_port(port: int) -> None:
+    """Fail early, and clearly, when something already listens on the port nginx needs."""
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} on 127.0.0.1 is in use; choose another with PORT=...")
