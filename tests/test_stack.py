@@ -1,0 +1,211 @@
+"""The stack through the real nginx: balancing, failover, writes, limits, headers, JSON errors."""
+
+import collections
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+from stack_helpers import REPLICAS, new_stack, wait_for_write_budget
+
+pytestmark = pytest.mark.stack
+
+
+def _served_by(http, url: str, count: int) -> collections.Counter:
+    """GET URL COUNT times and count the replicas named in X-Served-By."""
+    seen = collections.Counter()
+    for _ in range(count):
+        response = http.get(url, timeout=5)
+        assert response.status_code == 200
+        seen[response.headers["X-Served-By"]] += 1
+    return seen
+
+
+def test_round_robin_splits_30_gets_evenly(stack, http):
+    """30 GETs over 3 replicas: each gets 10 ± 1, as the X-Served-By header shows."""
+    seen = _served_by(http, f"{stack.url}/api/whoami", 30)
+    assert len(seen) == REPLICAS, seen
+    assert all(9 <= n <= 11 for n in seen.values()), seen
+    addresses = {http.get(f"{stack.url}/api/whoami").headers["X-Upstream-Addr"] for _ in range(6)}
+    assert addresses == {f"127.0.0.1:{r.port}" for r in stack.backends}
+
+
+def test_replica_split_is_reported_by_the_api(stack, http):
+    """/api/replicas, kept in MongoDB with $inc, names every replica with its share."""
+    _served_by(http, f"{stack.url}/api/whoami", 9)
+    split = http.get(f"{stack.url}/api/replicas").json()
+    names = {r["replica"].rsplit("/", 1)[-1] for r in split["replicas"]}
+    assert names == {r.name for r in stack.backends}
+    assert all(r["requests"] >= 3 for r in split["replicas"])
+
+
+def _stream(url: str, count: int, statuses: list, stop_after: float = 60.0) -> None:
+    """GET URL COUNT times in a row (bounded in time), recording each status (0 = no answer)."""
+    deadline = time.monotonic() + stop_after
+    with requests.Session() as session:
+        for _ in range(count):
+            if time.monotonic() > deadline:
+                break
+            try:
+                statuses.append(session.get(url, timeout=10).status_code)
+            except requests.RequestException:
+                statuses.append(0)
+            time.sleep(0.005)
+
+
+def test_kill_9_of_a_replica_during_200_gets_loses_none(tmp_path_factory):
+    """kill -9 one replica mid-stream: all 200 GETs still answer 2xx (nginx retries the next)."""
+    with new_stack(tmp_path_factory, "failover") as failover:
+        statuses: list[int] = []
+        reader = threading.Thread(
+            target=_stream, args=(f"{failover.url}/api/attendees?per_page=5", 200, statuses)
+        )
+        reader.start()
+        while len(statuses) < 50:
+            time.sleep(0.01)
+        killed = failover.kill_replica(0)
+        reader.join(90)
+        assert len(statuses) == 200
+        bad = [s for s in statuses if not 200 <= s < 300]
+        assert bad == [], f"{len(bad)} failed requests after killing {killed.name}"
+        assert killed.process.poll() is not None
+
+
+def test_create_update_delete_through_the_proxy(stack, http):
+    """Writes work through nginx: 201 with Location, PATCH, DELETE, then 404."""
+    body = {
+        "full_name": "Proxy Tester",
+        "email": f"proxy-{time.time_ns()}@example.edu",
+        "year_of_birth": 2000,
+        "gender": "other",
+        "university": "PTIT",
+        "major": "Networking",
+    }
+    created = http.post(f"{stack.url}/api/attendees", json=body)
+    assert created.status_code == 201, created.text
+    location = created.headers["Location"]
+    assert location.startswith("/api/attendees/")
+    patched = http.patch(f"{stack.url}{location}", json={"major": "Cloud"})
+    assert patched.status_code == 200 and patched.json()["major"] == "Cloud"
+    assert http.get(f"{stack.url}{location}").json()["major"] == "Cloud"
+    assert http.delete(f"{stack.url}{location}").status_code == 204
+    assert http.get(f"{stack.url}{location}").status_code == 404
+
+
+def test_validation_errors_pass_through_as_json(stack, http):
+    """The backend's 422 reaches the client unchanged, naming the field."""
+    response = http.post(f"{stack.url}/api/attendees", json={"year_of_birth": 1800})
+    assert response.status_code == 422
+    assert "year_of_birth" in response.json()["fields"]
+
+
+def test_write_rate_limit_answers_429_in_json(stack, http):
+    """Past the write rate (10/s, burst 20) nginx answers 429 with a JSON body; reads go on."""
+    wait_for_write_budget()  # earlier tests' writes may still count against the budget
+    statuses = collections.Counter()
+    limited = None
+    started = time.monotonic()
+    for _ in range(60):
+        response = http.post(f"{stack.url}/api/attendees", json={})
+        statuses[response.status_code] += 1
+        if response.status_code == 429:
+            limited = response
+    elapsed = time.monotonic() - started
+    assert statuses[429] > 0, statuses
+    # The burst of 20, plus what the 10/s rate refilled meanwhile, went through to the backend.
+    assert 20 <= statuses[422] <= 21 + 10 * elapsed, (statuses, elapsed)
+    assert limited.json()["error"] == "too_many_requests"
+    assert limited.headers["Content-Type"].startswith("application/json")
+    assert http.get(f"{stack.url}/api/whoami").status_code == 200
+    wait_for_write_budget()
+
+
+def test_body_over_the_limit_is_refused_by_nginx(stack, http):
+    """A 17 KiB body gets 413 from nginx itself (no X-Served-By), as JSON."""
+    response = http.post(
+        f"{stack.url}/api/attendees",
+        data=b"{" + b" " * (17 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+    assert "X-Served-By" not in response.headers
+
+
+@pytest.mark.parametrize("path", ["/", "/api/attendees", "/api/nothing"])
+def test_security_headers_on_every_response(stack, http, path):
+    """CSP with frame-ancestors, nosniff, Referrer-Policy and no version in Server."""
+    response = http.get(f"{stack.url}{path}")
+    headers = response.headers
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "default-src 'self'" in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Server"] == "nginx"  # server_tokens off: no version
+
+
+def test_request_id_is_generated_forwarded_and_logged(stack, http):
+    """nginx makes an X-Request-ID when none is sent, keeps a client's, and the backend logs it."""
+    generated = http.get(f"{stack.url}/api/whoami").headers["X-Request-ID"]
+    assert len(generated) == 32
+    mine = f"test-{time.time_ns()}"
+    assert (
+        http.get(f"{stack.url}/api/whoami", headers={"X-Request-ID": mine}).headers["X-Request-ID"]
+        == mine
+    )
+    hostile = http.get(f"{stack.url}/api/whoami", headers={"X-Request-ID": 'a b"c'})
+    assert hostile.headers["X-Request-ID"] != 'a b"c'
+    deadline = time.monotonic() + 5
+    logs = ""
+    while mine not in logs and time.monotonic() < deadline:
+        logs = "".join(p.read_text() for p in stack.logs.glob("backend-*.log"))
+        time.sleep(0.1)
+    assert f"request_id={mine}" in logs
+    assert "forwarded_for=127.0.0.1" in logs
+
+
+def test_gzip_and_static_cache_headers(stack, http):
+    """JSON is gzip-compressed when asked; HTML revalidates, scripts and styles cache."""
+    listing = http.get(
+        f"{stack.url}/api/attendees?per_page=50", headers={"Accept-Encoding": "gzip"}
+    )
+    assert listing.headers.get("Content-Encoding") == "gzip"
+    page = http.get(f"{stack.url}/")
+    assert page.status_code == 200
+    assert "no-cache" in page.headers["Cache-Control"]
+
+
+def test_nginx_errors_under_api_are_json(tmp_path_factory):
+    """With every replica down, /api answers 502 in JSON, not nginx's HTML page."""
+    with new_stack(tmp_path_factory, "all-down", replicas=1) as stack:
+        stack.kill_replica(0)
+        response = requests.get(f"{stack.url}/api/attendees", timeout=10)
+        assert response.status_code == 502
+        assert response.json() == {
+            "error": "bad_gateway",
+            "message": "no backend replica could answer",
+        }
+        assert requests.get(f"{stack.url}/nginx-health", timeout=5).status_code == 200
+
+
+def test_canary_pool_gets_its_weight(tmp_path_factory):
+    """--canary: two main replicas at weight 4 and a canary at 1 split 90 GETs 40/40/10."""
+    with new_stack(tmp_path_factory, "canary", replicas=2, canary=True) as canary:
+        with requests.Session() as http:
+            seen = _served_by(http, f"{canary.url}/api/whoami", 90)
+        by_role = {name.rsplit("/", 1)[-1]: n for name, n in seen.items()}
+        assert by_role == {"backend-1": 40, "backend-2": 40, "canary": 10}, seen
+
+
+def test_nothing_is_left_behind_after_stop(tmp_path_factory):
+    """stop() ends nginx, every replica and the database it started."""
+    stack = new_stack(tmp_path_factory, "cleanup", replicas=2).start()
+    pids = [stack.nginx_process.pid, stack.database.process.pid]
+    pids += [r.process.pid for r in stack.backends]
+    stack.stop()
+    alive = subprocess.run(
+        ["ps", "-o", "pid=", "-p", ",".join(map(str, pids))], capture_output=True, text=True
+    ).stdout.split()
+    assert alive == []
