@@ -32,6 +32,11 @@ def _json(model: type, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": _ref(model)}}}
 
 
+def request_body(model: type) -> dict:
+    """A required JSON request body of MODEL."""
+    return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
+
+
 def _errors(*statuses: int) -> dict:
     """Error responses, all in the shared Error shape."""
     reasons = {
@@ -62,11 +67,6 @@ def build_document(version: str, max_body_bytes: int) -> dict:
         [(model, "validation") for model in MODELS], ref_template=REF
     )
     id_param = {"name": "attendee_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    body = {"required": True, "content": {"application/json": {"schema": None}}}
-
-    def request_body(model: type) -> dict:
-        return {**body, "content": {"application/json": {"schema": _ref(model)}}}
-
     write_errors = _errors(400, 413, 415, 422, 503)
     one = {"parameters": [id_param]}
     return {
