@@ -31,6 +31,7 @@ for img in "$PY_IMAGE" "$NGINX_IMAGE"; do
   fi
 done
 ((${#todo[@]})) || exit 0
+[[ $(id -u) -eq 0 ]] || { echo "build-base-images: debootstrap needs root" >&2; exit 1; }
 
 # Use whatever Debian mirror this host's apt already uses: no host name in the repo.
 mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
@@ -73,21 +74,23 @@ CFG
   # debootstrap copied the host's; Docker supplies its own at run time.
   : >"$r/etc/hostname"
   : >"$r/etc/resolv.conf"
+  # Alpine-based official images have busybox `wget`; healthchecks written as
+  # `wget -q -O /dev/null http://127.0.0.1:PORT/...` then work on both bases.
+  ln -s /usr/bin/busybox "$r/usr/local/bin/wget"
   # The host's trust store (may hold a site CA) so TLS, pip included, works in builds.
   cp /etc/ssl/certs/ca-certificates.crt "$r/etc/ssl/certs/ca-certificates.crt"
 }
 
 build() {
-  local name=$1 r="$work/${1//[:\/]/_}" pkgs changes=()
+  local name=$1 r="$work/${1//[:\/]/_}" pkgs out old changes=()
   case $name in
     "$PY_IMAGE")
       # python-is-python3: `python` exists as in the official image.
-      pkgs=python3,python3-venv,python-is-python3,ca-certificates
+      pkgs=python3,python3-venv,python-is-python3,ca-certificates,busybox
       changes=(--change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]') ;;
     "$NGINX_IMAGE")
-      pkgs=nginx-light,ca-certificates
-      changes=(--change 'EXPOSE 80' --change 'STOPSIGNAL SIGQUIT'
-               --change 'CMD ["nginx", "-g", "daemon off;"]') ;;
+      pkgs=nginx-light,ca-certificates,busybox
+      changes=(--change 'EXPOSE 80' --change 'CMD ["nginx", "-g", "daemon off;"]') ;;
   esac
   # forky has no debootstrap script of its own in bookworm; sid's fits.
   debootstrap --variant=minbase --include="$pkgs" forky "$r" "$mirror" \
@@ -106,9 +109,20 @@ build() {
       chroot "$r" groupadd -r -g 101 nginx
       chroot "$r" useradd -r -u 101 -g 101 -M -d /nonexistent -s /usr/sbin/nologin nginx ;;
   esac
+  # With --force, the image being replaced is removed afterwards (unless a container uses it).
+  old=$(docker image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)
   tar -C "$r" --numeric-owner --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . |
     docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
       "${changes[@]}" - "$name" >/dev/null
+  if [[ $name == "$NGINX_IMAGE" ]]; then
+    # Graceful stop as in the official image; `docker import --change` (20.10) refuses STOPSIGNAL.
+    # (Output kept for failures only: the client nags about the legacy builder.)
+    out=$(printf 'FROM %s\nSTOPSIGNAL SIGQUIT\n' "$name" | docker build -q -t "$name" - 2>&1) ||
+      { echo "$out" >&2; return 1; }
+  fi
+  if [[ -n $old && $old != "$(docker image inspect -f '{{.Id}}' "$name")" ]]; then
+    docker rmi "$old" >/dev/null 2>&1 || true
+  fi
   echo "build-base-images: built $name"
 }
 
@@ -123,15 +137,19 @@ rc=0
 for p in "${pids[@]}"; do wait "$p" || rc=1; done
 ((rc == 0)) || exit 1
 
-# Smoke tests, a second each: what the Dockerfiles rely on.
-for img in "${todo[@]}"; do
-  case $img in
+# Smoke tests, a second each: what the Dockerfiles rely on. A failing image is
+# untagged so that the next run builds it again instead of skipping it.
+smoke() {
+  case $1 in
     "$PY_IMAGE")
-      docker run --rm "$img" python3 -c 'import ssl, sqlite3, venv, sys; print(sys.version.split()[0])' ;;
+      docker run --rm "$1" python3 -c 'import ssl, sqlite3, venv, sys; print(sys.version.split()[0])' ;;
     "$NGINX_IMAGE")
       # `server ... resolve` in an upstream needs nginx >= 1.27.3; -t proves the parser takes it.
-      docker run --rm "$img" sh -c 'nginx -v && printf "%s\n" "events {}" "http { resolver 127.0.0.11;" \
+      docker run --rm "$1" sh -c 'nginx -v && printf "%s\n" "events {}" "http { resolver 127.0.0.11;" \
         "upstream u { zone u 64k; server backend:5000 resolve; } server { location / { proxy_pass http://u; } } }" \
         >/tmp/t.conf && nginx -q -t -c /tmp/t.conf' ;;
   esac
+}
+for img in "${todo[@]}"; do
+  smoke "$img" || { docker rmi "$img" >/dev/null; echo "build-base-images: $img failed its smoke test" >&2; exit 1; }
 done
