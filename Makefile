@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 REPLICAS ?= 2
+CANARY ?=
 PORT ?= 8080
 
 .PHONY: run test lint bench lock clean
@@ -16,7 +17,7 @@ $(VENV)/.installed: requirements-dev.lock backend/pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(PY) -m local_stack --replicas $(REPLICAS) --port $(PORT)
+	$(PY) -m local_stack --replicas $(REPLICAS) --port $(PORT) $(if $(CANARY),--canary)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

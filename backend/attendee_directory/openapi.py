@@ -82,6 +82,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
         "paths": {
             "/api/attendees": {
                 "get": {
+                    "tags": ["attendees"],
                     "summary": "List attendees (paginated, searchable, sortable)",
                     "parameters": _query_parameters(),
                     "responses": {
@@ -90,6 +91,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                     },
                 },
                 "post": {
+                    "tags": ["attendees"],
                     "summary": "Create an attendee",
                     "requestBody": request_body(schemas.AttendeeIn),
                     "responses": {
@@ -102,6 +104,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
             "/api/attendees/{attendee_id}": {
                 **one,
                 "get": {
+                    "tags": ["attendees"],
                     "summary": "Get one attendee",
                     "responses": {
                         "200": _json(schemas.Attendee, "The attendee"),
@@ -109,6 +112,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                     },
                 },
                 "put": {
+                    "tags": ["attendees"],
                     "summary": "Replace an attendee",
                     "requestBody": request_body(schemas.AttendeeIn),
                     "responses": {
@@ -118,6 +122,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                     },
                 },
                 "patch": {
+                    "tags": ["attendees"],
                     "summary": "Change some fields of an attendee",
                     "requestBody": request_body(schemas.AttendeePatch),
                     "responses": {
@@ -127,18 +132,21 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                     },
                 },
                 "delete": {
+                    "tags": ["attendees"],
                     "summary": "Delete an attendee",
                     "responses": {"204": {"description": "Deleted"}, **_errors(404, 503)},
                 },
             },
             "/api/whoami": {
                 "get": {
+                    "tags": ["replicas"],
                     "summary": "Which replica answered",
                     "responses": {"200": _json(schemas.WhoAmI, "This replica")},
                 }
             },
             "/api/replicas": {
                 "get": {
+                    "tags": ["replicas"],
                     "summary": "How requests were split across replicas",
                     "responses": {"200": _json(schemas.ReplicaSplit, "The split"), **_errors(503)},
                 }
