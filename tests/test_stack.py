@@ -175,6 +175,12 @@ def test_gzip_and_static_cache_headers(stack, http):
     page = http.get(f"{stack.url}/")
     assert page.status_code == 200
     assert "no-cache" in page.headers["Cache-Control"]
+    script = http.get(f"{stack.url}/app.js")
+    assert "no-cache" in script.headers["Cache-Control"]
+    again = http.get(f"{stack.url}/app.js", headers={"If-None-Match": script.headers["ETag"]})
+    assert again.status_code == 304
+    icon = http.get(f"{stack.url}/favicon.svg")
+    assert icon.headers["Cache-Control"] == "max-age=86400"
 
 
 def test_nginx_errors_under_api_are_json(tmp_path_factory):

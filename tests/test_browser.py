@@ -1,0 +1,393 @@
+"""The web UI in a real headless Chromium, against the real stack (nginx, 3 replicas, database)."""
+
+import json
+import os
+import re
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+INSTALL_HINT = (
+    "browser suite needs Debian's chromium and chromium-driver: "
+    "apt-get install -y chromium chromium-driver"
+)
+CHROME_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+VIEWPORT = (1280, 900)
+WAIT_SECONDS = 10
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+UPSTREAM_ADDRESS = re.compile(r"^\S+:\d+$")
+
+
+def _executable(path: Path) -> bool:
+    """Whether PATH is a file this user may run."""
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, stack):
+    """Debian's headless Chromium with a fresh profile; skipped, visibly, when it is missing.
+
+    It asks for the stack first, so that a machine without nginx skips before starting Chromium.
+    """
+    if not (_executable(CHROMIUM) and _executable(CHROMEDRIVER)):
+        pytest.skip(INSTALL_HINT)
+    options = webdriver.ChromeOptions()
+    # Both paths are given, so Selenium Manager has nothing to look up or download.
+    options.binary_location = str(CHROMIUM)
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path_factory.mktemp("browser"))
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_argument(f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        # --window-size is the outer size; make the page itself VIEWPORT, for the screenshot.
+        extra_width, extra_height = driver.execute_script(
+            "return [outerWidth - innerWidth, outerHeight - innerHeight]"
+        )
+        driver.set_window_size(VIEWPORT[0] + extra_width, VIEWPORT[1] + extra_height)
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait(driver, condition, message: str):
+    """Wait, at most WAIT_SECONDS, until CONDITION(driver) is truthy; return its value."""
+    return WebDriverWait(
+        driver,
+        WAIT_SECONDS,
+        poll_frequency=0.1,
+        ignored_exceptions=[StaleElementReferenceException],
+    ).until(condition, message)
+
+
+def text_of(driver, css: str) -> str:
+    """The visible text of the first element matching CSS, or '' if there is none."""
+    found = driver.find_elements(By.CSS_SELECTOR, css)
+    return found[0].text if found else ""
+
+
+def open_ui(driver, url: str) -> None:
+    """Load the UI and wait until the table shows attendees and the replica panel is filled."""
+    driver.get(url)
+    wait(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#rows tr.row"),
+        "no attendee rows",
+    )
+    wait(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#replica-list li.replica"),
+        "no replica in the load-balancing panel",
+    )
+
+
+def assert_no_csp_violation(driver) -> None:
+    """The page ran under the strict CSP: Chromium logged no blocked inline script or style."""
+    blocked = [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if entry.get("source") == "security" or "Content Security Policy" in entry["message"]
+    ]
+    assert not blocked, blocked
+
+
+def is_open(driver, dialog_id: str) -> bool:
+    """Whether the <dialog> with DIALOG_ID is open."""
+    return driver.find_element(By.ID, dialog_id).get_attribute("open") is not None
+
+
+def wait_open(driver, dialog_id: str) -> None:
+    """Wait until the dialog is open and shown (its opening animation starts fully transparent)."""
+    wait(
+        driver,
+        lambda d: is_open(d, dialog_id) and d.find_element(By.ID, dialog_id).is_displayed(),
+        f"#{dialog_id} did not open",
+    )
+
+
+def wait_closed(driver, dialog_id: str) -> None:
+    """Wait until the dialog is closed."""
+    wait(driver, lambda d: not is_open(d, dialog_id), f"#{dialog_id} stayed open")
+
+
+def fill_form(driver, attendee: dict, replace: bool = False) -> None:
+    """Type ATTENDEE into the add/edit form; REPLACE clears what the fields held first."""
+    for name, value in attendee.items():
+        field = driver.find_element(By.ID, f"field-{name}")
+        if name == "gender":  # the one <select>
+            Select(field).select_by_value(value)
+            continue
+        if replace:
+            field.clear()
+        field.send_keys(str(value))
+
+
+def search(driver, term: str, enter: bool = False) -> None:
+    """Replace the search box's text with TERM: searched after the typing pause, or at Enter."""
+    box = driver.find_element(By.ID, "search")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.DELETE)
+    box.send_keys(term, *([Keys.ENTER] if enter else []))
+
+
+def row_cells(driver) -> list[dict]:
+    """The rows on screen, as {column: text}, read in one go so that a reload cannot split them."""
+    return driver.execute_script(
+        """return [...document.querySelectorAll('#rows tr.row')].map((row) => Object.fromEntries(
+             [...row.cells].map((cell) => [cell.dataset.label, cell.innerText])));"""
+    )
+
+
+def served_by(driver) -> dict:
+    """The badge and the highlighted replica of the panel, read in one go."""
+    return driver.execute_script(
+        """const badge = document.getElementById('served-by');
+           const last = document.querySelector('#replica-list li.replica.is-last');
+           return {replica: badge.dataset.replica, upstream: badge.dataset.upstream || '',
+                   name: document.getElementById('served-by-name').textContent,
+                   address: document.getElementById('served-by-addr').textContent,
+                   highlighted: last ? last.dataset.replica : null};"""
+    )
+
+
+def record_writes(driver) -> None:
+    """Wrap the page's fetch() so that the test can see every write it sends, and its body."""
+    driver.execute_script(
+        """window.writesSent = [];
+           const original = window.fetch;
+           window.fetch = (url, init = {}) => {
+             if ((init.method || 'GET') !== 'GET') {
+               window.writesSent.push([init.method, String(url), init.body ?? null]);
+             }
+             return original(url, init);
+           };"""
+    )
+
+
+def written(driver) -> list[tuple]:
+    """The writes sent since the last call, as (method, path, parsed JSON body or None)."""
+    sent = driver.execute_script("return window.writesSent.splice(0)")
+    return [(method, url, json.loads(body) if body else None) for method, url, body in sent]
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_on_failure(request, browser):
+    """Keep what the browser showed when a test failed, next to the other test artifacts."""
+    failed_before = request.session.testsfailed
+    yield
+    if request.session.testsfailed > failed_before:  # the call's report is counted by now
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            browser.save_screenshot(str(ARTIFACTS / f"failed-{request.node.name}.png"))
+        except WebDriverException:
+            pass
+
+
+def test_table_lists_the_seeded_attendees(browser, stack):
+    """The page loads under the CSP and shows a page of attendees with a total and a pager."""
+    open_ui(browser, stack.url + "/")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "VDT 2023 attendee directory"
+    rows = row_cells(browser)
+    assert rows and all(row["Full name"] and "@" in row["Email"] for row in rows)
+    total = int(re.match(r"(\d+) attendees?", text_of(browser, "#summary")).group(1))
+    assert total > 0
+    assert re.fullmatch(r"Page 1 of \d+", text_of(browser, "#page-info"))
+    docs = browser.find_element(By.CSS_SELECTOR, "a[href='/api/docs']")
+    assert docs.is_displayed()
+    assert_no_csp_violation(browser)
+
+
+def test_add_find_edit_and_delete_an_attendee(browser, stack):
+    """Add through the form, find it by searching, edit it (PATCH) and delete it (confirmed)."""
+    token = uuid.uuid4().hex[:8]
+    attendee = {
+        "full_name": f"Selenium Tester {token}",
+        "email": f"ui-{token}@example.test",
+        "year_of_birth": 1999,
+        "gender": "other",
+        "university": "Hanoi University of Science and Technology",
+        "major": "Computer Science",
+    }
+
+    def ours(row: dict) -> bool:
+        """Whether ROW is the attendee this test added (its email may wrap after the @)."""
+        return row["Email"].replace("\n", "") == attendee["email"]
+
+    open_ui(browser, stack.url + "/")
+    record_writes(browser)
+
+    browser.find_element(By.ID, "add-button").click()
+    wait_open(browser, "form-dialog")
+    fill_form(browser, attendee)
+    browser.find_element(By.ID, "form-submit").click()
+    wait_closed(browser, "form-dialog")
+    toast = wait(browser, lambda d: text_of(d, "#toast"), "no confirmation after adding")
+    assert toast == f"Added {attendee['full_name']}."
+    assert written(browser) == [("POST", "/api/attendees", attendee)]
+
+    # Found by the search box ...
+    search(browser, token)
+    rows = wait(
+        browser,
+        lambda d: [row for row in row_cells(d) if ours(row)],
+        "the new attendee is not in the search results",
+    )
+    assert rows[0]["Full name"] == attendee["full_name"]
+    assert rows[0]["Year of birth"] == "1999"
+    assert re.search(r"\b1 attendee matching", text_of(browser, "#summary"))
+
+    # ... and first in the whole list, newest first.
+    Select(browser.find_element(By.ID, "sort-select")).select_by_value("created_at")
+    search(browser, "", enter=True)
+    wait(
+        browser,
+        lambda d: "matching" not in text_of(d, "#summary") and ours(row_cells(d)[0]),
+        "the new attendee is not first when sorted by date added",
+    )
+    assert len(row_cells(browser)) > 1
+    badge = served_by(browser)
+    assert badge["replica"] and UPSTREAM_ADDRESS.match(badge["upstream"]), badge
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".replica.is-last"), "no highlight")
+    # A tidy picture for the README: no hover, no focus ring.
+    ActionChains(browser).move_to_element(browser.find_element(By.TAG_NAME, "h1")).perform()
+    browser.execute_script("document.activeElement.blur()")
+    ARTIFACTS.mkdir(exist_ok=True)
+    assert browser.save_screenshot(str(ARTIFACTS / "ui.png"))
+
+    # A click on the row opens the details: every field, the id and both timestamps.
+    browser.find_element(By.CSS_SELECTOR, "#rows tr.row td.col-name").click()
+    wait_open(browser, "details-dialog")
+    details = browser.find_element(By.ID, "details-list").text
+    for label in ("Full name", "Email", "Gender", "University", "Major", "Created", "Updated"):
+        assert label in details
+    assert attendee["email"] in details
+    assert re.search(r"\bID\s+[0-9a-f]{24}\b", details)
+
+    # Edit from the details view: a PATCH with the changed field only.
+    browser.find_element(By.ID, "details-edit").click()
+    wait_open(browser, "form-dialog")
+    assert browser.find_element(By.ID, "field-email").get_attribute("value") == attendee["email"]
+    fill_form(browser, {"major": "Data Science"}, replace=True)
+    browser.find_element(By.ID, "form-submit").click()
+    wait_closed(browser, "form-dialog")
+    wait(
+        browser,
+        lambda d: [row for row in row_cells(d) if ours(row) and row["Major"] == "Data Science"],
+        "the edited major is not shown",
+    )
+    [(method, path, body)] = written(browser)
+    assert (method, body) == ("PATCH", {"major": "Data Science"})
+    assert re.fullmatch(r"/api/attendees/[0-9a-f]{24}", path)
+
+    # Delete, with the confirmation in the page.
+    browser.find_element(By.CSS_SELECTOR, "#rows tr.row button[data-action='delete']").click()
+    wait_open(browser, "delete-dialog")
+    wait(
+        browser,
+        lambda d: attendee["email"] in text_of(d, "#delete-text"),
+        "the confirmation does not name the attendee",
+    )
+    browser.find_element(By.ID, "delete-confirm").click()
+    wait_closed(browser, "delete-dialog")
+    assert [(method, body) for method, _, body in written(browser)] == [("DELETE", None)]
+    wait(
+        browser,
+        lambda d: not [row for row in row_cells(d) if ours(row)],
+        "the deleted attendee is still listed",
+    )
+    assert_no_csp_violation(browser)
+
+
+def test_bad_year_shows_the_api_message_next_to_the_year_field(browser, stack, http):
+    """The form is not blocked by the browser: the API's 422 message appears by the year field."""
+    token = uuid.uuid4().hex[:10]
+    attendee = {
+        "full_name": f"Too Old {token}",
+        "email": f"old-{token}@example.test",
+        "year_of_birth": 1800,
+        "gender": "female",
+        "university": "Can Tho University",
+        "major": "Biology",
+    }
+    # What the API itself says about this body (a 422 writes nothing).
+    answer = http.post(f"{stack.url}/api/attendees", json=attendee, timeout=10)
+    assert answer.status_code == 422
+    api_message = answer.json()["fields"]["year_of_birth"]
+
+    open_ui(browser, stack.url + "/")
+    browser.find_element(By.ID, "add-button").click()
+    wait_open(browser, "form-dialog")
+    fill_form(browser, attendee)
+    browser.find_element(By.ID, "form-submit").click()
+    shown = wait(
+        browser,
+        lambda d: d.find_element(By.ID, "error-year_of_birth").text,
+        "no message next to the year field",
+    )
+    assert shown == api_message
+    year = browser.find_element(By.ID, "field-year_of_birth")
+    assert year.get_attribute("aria-invalid") == "true"
+    assert "error-year_of_birth" in year.get_attribute("aria-describedby")
+    assert is_open(browser, "form-dialog")
+    assert browser.find_element(By.ID, "error-email").text == ""
+    assert "some fields are invalid" in text_of(browser, "#form-banner").lower()
+    browser.find_element(By.CSS_SELECTOR, "#form-dialog [data-close]").click()
+    wait_closed(browser, "form-dialog")
+
+
+def test_reloads_are_served_by_more_than_one_replica(browser, stack):
+    """Reloading shows the badge naming different replicas, each with nginx's upstream address."""
+    seen: dict[str, str] = {}
+    for _ in range(8):
+        open_ui(browser, stack.url + "/")
+        badge = wait(browser, lambda d: (b := served_by(d))["replica"] and b, "no badge yet")
+        assert badge["name"] == badge["replica"]
+        assert UPSTREAM_ADDRESS.match(badge["address"]), badge
+        seen[badge["name"]] = badge["address"]
+        if len(seen) >= 2:
+            break
+    assert len(seen) >= 2, f"every reload was served by {seen}"
+    # The panel highlights the replica that answered the last call.
+    wait(
+        browser,
+        lambda d: (b := served_by(d))["highlighted"] == b["replica"],
+        "the panel does not highlight the badge's replica",
+    )
+    listed = browser.find_elements(By.CSS_SELECTOR, "#replica-list li.replica")
+    assert len(listed) >= 2
+    assert all(re.search(r"\d+\.\d%", item.text) for item in listed)
+
+
+def test_chromium_stays_on_this_machine(browser, stack):
+    """Nothing the page loads comes from anywhere but the stack (no CDN, no font service)."""
+    open_ui(browser, stack.url + "/")
+    origins = browser.execute_script(
+        "return [...new Set(performance.getEntriesByType('resource')"
+        ".map((entry) => new URL(entry.name).origin))]"
+    )
+    assert origins and set(origins) == {stack.url}, origins
