@@ -41,11 +41,17 @@ def nginx_version(binary: str) -> str:
 
 
 def write_config(
-    runtime_dir: Path, port: int, replicas: list[tuple[int, int]], write_rate: str | None = None
+    runtime_dir: Path,
+    port: int,
+    replicas: list[tuple[int, int]],
+    write_rate: str | None = None,
+    write_burst: int | None = None,
 ) -> Path:
     """Render nginx.conf for REPLICAS, a list of (port, weight), listening on 127.0.0.1:PORT."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
-    options = {"write_rate": write_rate} if write_rate else {}
+    options: dict = {"write_rate": write_rate} if write_rate else {}
+    if write_burst is not None:
+        options["write_burst"] = write_burst
     config = render(
         listen=f"127.0.0.1:{port}",
         ui_root=str(UI_ROOT),

@@ -40,6 +40,9 @@ class LocalStack:
     mongo_uri: str | None = None
     mongo_db: str = "vdt2023"
     write_rate: str | None = None
+    # nginx counts the writes of one event-loop pass as one millisecond's: a load test with many
+    # connections needs a burst as large as its connection count, whatever the rate.
+    write_burst: int | None = None
     extra_env: dict = field(default_factory=dict)
     database: MongoServer | None = field(default=None, init=False)
     backends: list[Replica] = field(default_factory=list, init=False)
@@ -80,6 +83,7 @@ class LocalStack:
                 self.port,
                 [(r.port, r.weight) for r in self.backends],
                 write_rate=self.write_rate,
+                write_burst=self.write_burst,
             )
             nginx.check_config(nginx_binary, config)
             self.nginx_process = start(

@@ -83,7 +83,12 @@ def list_attendees() -> Response:
         criteria = {"$or": [{field: pattern} for field in SEARCH_FIELDS]}
     direction = ASCENDING if query.order == "asc" else DESCENDING
     collection = get_db()[ATTENDEES]
-    total = collection.count_documents(criteria)
+    # Unfiltered, the total is the collection's size, which the server keeps as metadata:
+    # estimated_document_count reads it, while count_documents runs an aggregation over every
+    # document (the most expensive query of the page; see docs/benchmarks.md).
+    total = (
+        collection.count_documents(criteria) if criteria else collection.estimated_document_count()
+    )
     cursor = (
         collection.find(criteria)
         .sort([(query.sort, direction), ("_id", direction)])
