@@ -1,0 +1,1 @@
+"""`make bench`: this stack against the practice-style setup, side by side, in one run."""

@@ -1,0 +1,84 @@
+"""The database's own ceiling: the list endpoint's queries in a direct pymongo loop, no web tier."""
+
+import threading
+import time
+from collections.abc import Callable
+
+from pymongo import ASCENDING, MongoClient
+from pymongo.collection import Collection
+
+BENCH_EMAIL = r"@bench\.example\.org$"  # what bench/wrk.lua's creates end with
+
+
+def _first_page(attendees: Collection) -> list:
+    """The list endpoint's page query: first 20 by name, then id."""
+    order = [("full_name", ASCENDING), ("_id", ASCENDING)]
+    return list(attendees.find({}).sort(order).limit(20))
+
+
+def queries(attendees: Collection, some_id) -> dict[str, Callable[[], object]]:
+    """The queries behind the endpoints, by name, each ready to call."""
+    return {
+        "list page as served (count_documents + find 20)": lambda: (
+            attendees.count_documents({}),
+            _first_page(attendees),
+        ),
+        "list page with the proposed fix (estimated count + find 20)": lambda: (
+            attendees.estimated_document_count(),
+            _first_page(attendees),
+        ),
+        "count_documents({}) alone": lambda: attendees.count_documents({}),
+        "estimated_document_count() alone": attendees.estimated_document_count,
+        "find first page of 20 alone": lambda: _first_page(attendees),
+        "find_one by _id (the get endpoint)": lambda: attendees.find_one({"_id": some_id}),
+    }
+
+
+def rate(call: Callable[[], object], seconds: float, threads: int) -> float:
+    """Calls per second that THREADS threads complete in SECONDS of calling CALL in a loop."""
+    deadline = time.monotonic() + seconds
+    counts = [0] * threads
+
+    def loop(slot: int) -> None:
+        """Call until the deadline, counting."""
+        while time.monotonic() < deadline:
+            call()
+            counts[slot] += 1
+
+    workers = [threading.Thread(target=loop, args=(slot,)) for slot in range(threads)]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
+def query_rates(uri: str, db_name: str, seconds: float, threads: list[int]) -> dict[str, float]:
+    """Queries/s of each query the endpoints make, straight from pymongo, the best over THREADS.
+
+    One client process: its threads share one GIL, so more threads are not always faster.
+    """
+    with MongoClient(uri, maxPoolSize=max(threads)) as client:
+        attendees = client[db_name]["attendees"]
+        some_id = attendees.find_one({}, {"_id": 1})["_id"]
+        return {
+            name: max(rate(call, seconds, count) for count in threads)
+            for name, call in queries(attendees, some_id).items()
+        }
+
+
+def remove_bench_attendees(uri: str, db_name: str) -> int:
+    """Delete the attendees that the create runs added, so every run sees the same data."""
+    with MongoClient(uri) as client:
+        return (
+            client[db_name]["attendees"]
+            .delete_many({"email": {"$regex": BENCH_EMAIL}})
+            .deleted_count
+        )
+
+
+def count_attendees(uri: str, db_name: str) -> int:
+    """How many attendees the database holds."""
+    with MongoClient(uri) as client:
+        return client[db_name]["attendees"].count_documents({})
