@@ -75,18 +75,16 @@ def render(
 def render_container() -> str:
     """The image's config: Docker's DNS re-resolves `backend` every 2 s, so scaling needs no reload.
 
-    An optional canary service (`backend-canary`, compose profile "canary") joins at weight 1
-    beside the main pool's weight 4; while it is not running its name resolves to nothing.
+    No canary in the pool here (the local run has one): while a `resolve` server's name does not
+    exist, nginx logs "could not be resolved" at error level every few seconds, so an optional
+    `backend-canary` service would fill the error log whenever it is not running.
     """
     return render(
         listen="8080",
         ui_root="/usr/share/nginx/html",
         runtime_dir="/tmp/nginx",  # noqa: S108 (a tmpfs of its own in the container)
         resolver="127.0.0.11 valid=2s ipv6=off",
-        upstreams=[
-            Upstream("backend:5000", weight=4, resolve=True),
-            Upstream("backend-canary:5000", weight=1, resolve=True),
-        ],
+        upstreams=[Upstream("backend:5000", resolve=True)],
     )
 
 

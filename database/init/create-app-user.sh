@@ -1,0 +1,27 @@
+# shellcheck shell=bash
+# Create the application's MongoDB user: readWrite on its own database (vdt2023), nothing else.
+#
+# The official mongo image sources this file from /docker-entrypoint-initdb.d once, on the first
+# start with an empty /data/db, while a temporary mongod runs on localhost without --auth. Its
+# entrypoint (bash) defines `mongo`: the mongosh command line for that mongod. The password is
+# read by mongosh itself from the secret file, so it appears in no argument list.
+#
+# Exercised only where mongo:8.0 can be pulled: the offline/CI mode replaces MongoDB with a
+# stand-in that has no users (see compose.offline.yaml). If this script fails, the container
+# stops; remove the half-initialised volume (docker compose down -v) before trying again.
+
+: "${MONGO_INITDB_DATABASE:?set in compose.yaml}"
+: "${MONGO_APP_USERNAME:?set in compose.yaml}"
+: "${MONGO_APP_PASSWORD_FILE:?set in compose.yaml}"
+if [ ! -s "$MONGO_APP_PASSWORD_FILE" ]; then
+  echo "create-app-user: $MONGO_APP_PASSWORD_FILE is missing or empty (scripts/make-secrets.sh)" >&2
+  exit 1
+fi
+
+# shellcheck disable=SC2154  # `mongo` comes from the image's docker-entrypoint.sh
+"${mongo[@]}" "$MONGO_INITDB_DATABASE" --eval '
+  const name = process.env.MONGO_APP_USERNAME;
+  const password = require("fs").readFileSync(process.env.MONGO_APP_PASSWORD_FILE, "utf8").trim();
+  db.createUser({ user: name, pwd: password, roles: [{ role: "readWrite", db: db.getName() }] });
+  print("create-app-user: " + name + " may read and write " + db.getName() + ", nothing else");
+'

@@ -1,0 +1,259 @@
+"""The image report: sizes, size added on top of each base, rebuild times, build stages, build
+context sizes and the effect of precompiled bytecode, all measured in one run.
+
+Written to docs/images.md by tests/test_containers.py. Rebuilds and context probes work on
+temporary copies of the build contexts, so no tracked file is ever modified.
+"""
+
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from compose_project import ROOT, BuildMode, docker, run
+
+REPORT = ROOT / "docs" / "images.md"
+MB = 1_000_000  # decimal megabytes, as `docker images` counts them
+
+
+def size_and_layers(image: str) -> tuple[int, int]:
+    """An image's size in bytes and its number of file system layers."""
+    info = json.loads(docker("image", "inspect", image).stdout)[0]
+    return info["Size"], len(info["RootFS"]["Layers"])
+
+
+def added_bytes(image: str, base: str) -> int:
+    """Bytes IMAGE adds on top of BASE (the sizes of the layers above the base's)."""
+    return size_and_layers(image)[0] - size_and_layers(base)[0]
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One image of the report and what it was built on."""
+
+    role: str
+    image: str
+    base: str | None
+    rebuild_seconds: float | None = None
+
+
+def build(
+    context: Path, tag: str, args: dict[str, str], host_network: bool, target: str | None = None
+) -> None:
+    """`docker build` CONTEXT as TAG (optionally only up to stage TARGET)."""
+    command = ["docker", "build", "--force-rm", "-t", tag]  # no container left by a failed step
+    for name, value in args.items():
+        command += ["--build-arg", f"{name}={value}"]
+    if host_network:
+        command += ["--network", "host"]
+    if target:
+        command += ["--target", target]
+    run([*command, str(context)], timeout=600)
+
+
+def base_with_pip(python_image: str, offline: bool) -> str:
+    """The base the practice-style Dockerfile can use: it calls `pip`, which the official image
+    has and the offline Debian base lacks (Debian also refuses system-wide installs). There, pip
+    comes in a venv on PATH, a layer of a few MB that the report counts as part of the base."""
+    if not offline:
+        return python_image
+    tag = "vdt2023/python-with-pip:local"
+    dockerfile = f"FROM {python_image}\nRUN python3 -m venv /opt/pip\nENV PATH=/opt/pip/bin:$PATH\n"
+    subprocess.run(
+        ["docker", "build", "-q", "-t", tag, "-"],
+        input=dockerfile,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return tag
+
+
+def rebuild_seconds(
+    context: Path, changed_file: str, args: dict[str, str], host_network: bool
+) -> float:
+    """Seconds to rebuild CONTEXT after one line is appended to CHANGED_FILE (in a copy)."""
+    with tempfile.TemporaryDirectory(prefix="vdt-rebuild-") as scratch:
+        copy = Path(scratch) / context.name
+        shutil.copytree(context, copy, symlinks=True)
+        with open(copy / changed_file, "a", encoding="utf-8") as handle:
+            handle.write(f"# rebuild probe {uuid.uuid4().hex}\n")  # never seen by the cache
+        tag = f"vdt2023/rebuild-probe:{uuid.uuid4().hex[:12]}"
+        dangling = _dangling()
+        started = time.monotonic()
+        build(copy, tag, args, host_network)
+        elapsed = time.monotonic() - started
+        docker("rmi", tag, check=False)
+        for image in _dangling() - dangling:  # the probe's own build stages: cache for nothing
+            docker("rmi", image, check=False)
+    return elapsed
+
+
+def _dangling() -> set[str]:
+    """Ids of the untagged images that nothing builds on."""
+    return set(docker("images", "-q", "--no-trunc", "--filter", "dangling=true").stdout.split())
+
+
+def context_bytes(context: Path, base_image: str, keep_dockerignore: bool) -> int:
+    """Bytes of build context the legacy builder sends for CONTEXT, with or without its
+    .dockerignore (on a copy, with a one-line Dockerfile that builds nothing new)."""
+    with tempfile.TemporaryDirectory(prefix="vdt-context-") as scratch:
+        copy = Path(scratch) / context.name
+        shutil.copytree(context, copy, symlinks=True)
+        if not keep_dockerignore:
+            (copy / ".dockerignore").unlink()
+        (copy / "Dockerfile.context-probe").write_text(f"FROM {base_image}\n")
+        result = subprocess.run(
+            ["docker", "build", "-f", str(copy / "Dockerfile.context-probe"), str(copy)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},  # BuildKit reports no context size
+            check=True,
+        )
+    found = re.findall(
+        r"Sending build context to Docker daemon\s+([\d.]+)\s*(B|kB|MB|GB)", result.stdout
+    )
+    if not found:
+        raise ValueError(f"no build context size in:\n{result.stdout[-1000:]}")
+    number, unit = found[-1]
+    return round(float(number) * {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}[unit])
+
+
+_IMPORT = (
+    "import time; t = time.perf_counter(); import attendee_directory.wsgi; "
+    "print(time.perf_counter() - t)"
+)
+
+
+def import_seconds(image: str, precompiled: bool, runs: int = 3) -> float:
+    """Median seconds a worker takes to import the app, on the image's read-only root file
+    system (Python cannot cache what it compiles there), with or without the shipped .pyc."""
+    drop = "" if precompiled else "find /venv /app -name __pycache__ -prune -exec rm -rf {} +; "
+    loop = f"for i in $(seq {runs}); do python3 -c '{_IMPORT}'; done"
+    result = docker(
+        "run", "--rm", "--user", "0", "--entrypoint", "sh",
+        "-e", "MONGO_URI=mongodb://unused.invalid:27017/",
+        image, "-c", drop + loop,
+        timeout=300,
+    )  # fmt: skip
+    return statistics.median(float(line) for line in result.stdout.split())
+
+
+@dataclass
+class Report:
+    """Everything docs/images.md shows."""
+
+    mode: BuildMode
+    rows: list[ImageRow]
+    contexts: dict[str, tuple[int, int]]
+    stages: dict[str, int] = field(default_factory=dict)  # backend stage -> bytes added
+    imports: tuple[float, float] | None = None  # with, without .pyc
+
+    def render(self) -> str:
+        """The report as Markdown."""
+        engine = docker("version", "--format", "{{.Server.Version}}").stdout.strip()
+        mode = self.mode
+        out = [
+            "# Image report",
+            "",
+            "<!-- Generated by tests/test_containers.py (the container suite); do not edit. -->",
+            "",
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} "
+            f"({os.cpu_count()} cores), Docker engine {engine}, in the **{mode.name}** build "
+            f"mode ({mode.why}): Python base `{mode.python_image}`, nginx base "
+            f"`{mode.nginx_image}`.",
+            "",
+            "| image | base | size | base size | added on top of the base | layers added "
+            "| rebuild after a one-line code change |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for row in self.rows:
+            total, layers = size_and_layers(row.image)
+            if row.base:
+                base, base_layers = size_and_layers(row.base)
+                sizes = f"{_mb(base)} | {_mb(total - base)} | {layers - base_layers}"
+            else:
+                sizes = "— | — | —"
+            rebuild = "—" if row.rebuild_seconds is None else f"{row.rebuild_seconds:.1f} s"
+            out.append(
+                f"| {row.role} (`{row.image}`) | `{row.base or 'pulled'}` | {_mb(total)} "
+                f"| {sizes} | {rebuild} |"
+            )
+        out += [
+            "",
+            "*Added on top of the base* = image size minus base size: what the Dockerfile's "
+            "layers hold. The practice-style image is `practice_style/Dockerfile` (one stage, "
+            "`pip install -r requirements.txt`, `COPY . .`, no `.dockerignore`, the Flask "
+            "development server) built in the same run from the same Python base"
+            + (
+                " plus pip in a venv (the Dockerfile calls `pip`, which the official image "
+                "has and the Debian base does not)"
+                if mode.offline
+                else ""
+            )
+            + ". A rebuild appends one comment line to a Python file in a temporary copy of "
+            "the build context and runs `docker build` again with a warm cache.",
+        ]
+        if self.stages:
+            final = self.stages["runtime"]
+            dropped = self.stages["deps"] + self.stages["app"] - final
+            out += [
+                "",
+                "## What the backend's multi-stage build leaves behind",
+                "",
+                "| backend stage | added on top of the base |",
+                "| --- | ---: |",
+                f"| `deps`: the venv of locked dependencies, pip removed (Alpine: + compiler) "
+                f"| {_mb(self.stages['deps'])} |",
+                f"| `app`: build venv with setuptools, sources, the built package "
+                f"| {_mb(self.stages['app'])} |",
+                f"| `runtime`: the venv without pip, the package, gunicorn.conf.py "
+                f"| {_mb(final)} |",
+                "",
+                f"A single stage would keep all the build needed: about {_mb(final + dropped)} "
+                f"on top of the base, where the runtime stage adds {_mb(final)} "
+                f"({_mb(dropped)} less).",
+            ]
+        if self.imports:
+            with_pyc, without = self.imports
+            out += [
+                "",
+                "## Precompiled bytecode",
+                "",
+                f"A worker imports the app in {with_pyc:.2f} s with the `.pyc` files the image "
+                f"ships, and in {without:.2f} s without them (median of 3, same image with "
+                "`__pycache__` removed). The root file system is read-only, so without them "
+                "every worker of every replica would compile the same modules at each start.",
+            ]
+        out += [
+            "",
+            "## Build contexts",
+            "",
+            "| build context | with its `.dockerignore` | without it |",
+            "| --- | ---: | ---: |",
+        ]
+        for name, (kept, without) in self.contexts.items():
+            out.append(f"| `{name}/` | {kept / 1000:.1f} kB | {without / 1000:.1f} kB |")
+        out += [
+            "",
+            "What the builder is sent for this checkout: without a `.dockerignore`, tests, "
+            "caches and build leftovers go too, and any change to them invalidates `COPY` layers.",
+            "",
+        ]
+        return "\n".join(out)
+
+
+def _mb(size: int) -> str:
+    """Bytes as decimal megabytes with one decimal."""
+    return f"{size / MB:.1f} MB"

@@ -1,0 +1,382 @@
+"""The stack as containers, built and run by compose: balancing, scaling, failover, persistence,
+isolation, hardening, teardown, and the image report (docs/images.md).
+
+Skipped, visibly, without a Docker engine. Builds from the official images when they can be had,
+else in the offline mode (local base images + nx-27017, compose.offline.yaml); the mode is
+printed. Traffic goes only to the webserver's published port on 127.0.0.1.
+"""
+
+import collections
+import socket
+import threading
+import time
+
+import pytest
+import requests
+from compose_project import (
+    ROOT,
+    ComposeProject,
+    choose_mode,
+    docker,
+    engine_problem,
+    ensure_offline_base_images,
+    image_ids,
+    remove_replaced,
+    run,
+)
+from image_report import (
+    REPORT,
+    ImageRow,
+    Report,
+    added_bytes,
+    base_with_pip,
+    build,
+    context_bytes,
+    import_seconds,
+    rebuild_seconds,
+)
+
+from local_stack.processes import free_port
+
+pytestmark = pytest.mark.containers
+
+_problem = engine_problem()
+if _problem:
+    pytest.skip(
+        f"no Docker engine: {_problem} (scripts/start-docker.sh starts one)",
+        allow_module_level=True,
+    )
+
+REPLICAS = 3
+STARTED: list[float] = []  # when the suite's first fixture ran
+
+
+def say(config, line: str) -> None:
+    """Print LINE in the test report, even while pytest captures output."""
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"[containers] {line}")
+
+
+def failed_upstream_log(project: ComposeProject) -> str:
+    """nginx's log lines about failed upstream tries, for an assertion message."""
+    (webserver,) = project.containers("webserver")
+    logs = docker("logs", "--tail", "400", webserver["Id"]).stderr.splitlines()
+    logs += docker("logs", "--tail", "400", webserver["Id"]).stdout.splitlines()
+    return "\n".join(line for line in logs if " 200 " not in line and "[warn]" not in line)[-4000:]
+
+
+def port_open(port: int) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:PORT."""
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def mode(pytestconfig):
+    """Registry or offline mode, said out loud; the offline base images are built if missing."""
+    STARTED.append(time.monotonic())
+    chosen = choose_mode()
+    say(
+        pytestconfig, f"build mode: {chosen.name} ({chosen.why}); files: {' + '.join(chosen.files)}"
+    )
+    if chosen.offline:
+        started = time.monotonic()
+        ensure_offline_base_images()
+        say(pytestconfig, f"offline base images ready in {time.monotonic() - started:.0f} s")
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def volumes_before():
+    """The engine's volumes before the suite, to show that it leaves none of its own behind."""
+    return set(docker("volume", "ls", "-q").stdout.split())
+
+
+@pytest.fixture(scope="module")
+def mongo_port_was_free():
+    """Whether 127.0.0.1:27017 was free before the stack came up (then it must stay free)."""
+    return not port_open(27017)
+
+
+@pytest.fixture(scope="module")
+def project(mode, tmp_path_factory, pytestconfig, volumes_before, mongo_port_was_free):
+    """The stack with 3 backend replicas, its own secrets, on a free port; removed afterwards."""
+    secrets_dir = tmp_path_factory.mktemp("secrets")
+    run([str(ROOT / "scripts/make-secrets.sh"), str(secrets_dir)], timeout=30)
+    stack = ComposeProject(mode, secrets_dir, free_port())
+    say(pytestconfig, f"project {stack.name} on {stack.url}")
+    ours = [f"vdt2023/{name}:{stack.tag}" for name in ("backend", "webserver", "database-standin")]
+    previous = image_ids(ours)
+    try:
+        started = time.monotonic()
+        stack.compose("build", "--parallel", timeout=900)
+        built = time.monotonic()
+        stack.compose("up", "--build", "-d", "--scale", f"backend={REPLICAS}", timeout=600)
+        remove_replaced(previous, ours)
+        stack.wait_healthy({"webserver": 1, "backend": REPLICAS, "database": 1}, timeout=120)
+        say(
+            pytestconfig,
+            f"images built in {built - started:.0f} s; all healthy "
+            f"{time.monotonic() - built:.0f} s after `up`",
+        )
+        yield stack
+    finally:
+        stack.down()
+
+
+def served_by(session: requests.Session, url: str, count: int) -> collections.Counter:
+    """GET URL COUNT times; count the replicas named in X-Served-By."""
+    seen = collections.Counter()
+    for _ in range(count):
+        response = session.get(url, timeout=10)
+        assert response.status_code == 200, response.text
+        seen[response.headers["X-Served-By"]] += 1
+    return seen
+
+
+def stream(url: str, statuses: list, stop: threading.Event, limit: int = 100_000) -> None:
+    """GET URL until STOP is set or LIMIT requests were sent, recording each status (0 = none)."""
+    with requests.Session() as session:
+        while not stop.is_set() and len(statuses) < limit:
+            try:
+                statuses.append(session.get(url, timeout=15).status_code)
+            except requests.RequestException:
+                statuses.append(0)
+            time.sleep(0.005)
+
+
+def wait_for(statuses: list, count: int, timeout: float = 30) -> None:
+    """Wait until the stream has recorded COUNT answers."""
+    deadline = time.monotonic() + timeout
+    while len(statuses) < count:
+        assert time.monotonic() < deadline, f"only {len(statuses)} answers in {timeout} s"
+        time.sleep(0.01)
+
+
+def hostnames(project: ComposeProject, service: str) -> set[str]:
+    """The hostnames (X-Served-By names) of a service's running containers."""
+    return {c["Config"]["Hostname"] for c in project.containers(service) if c["State"]["Running"]}
+
+
+def test_30_gets_reach_all_3_replicas_10_each(project):
+    """Round robin over 3 replicas: 30 GETs give each 10 ± 1."""
+    with requests.Session() as session:
+        seen = served_by(session, f"{project.url}/api/whoami", 30)
+    assert set(seen) == hostnames(project, "backend"), seen
+    assert all(9 <= n <= 11 for n in seen.values()), seen
+
+
+def test_every_container_is_non_root_read_only_and_confined(project):
+    """Non-root, read-only root fs, no capabilities, no-new-privileges, limits, log rotation."""
+    for container in project.containers():
+        name, host = container["Name"], container["HostConfig"]
+        uid = docker("exec", container["Id"], "id", "-u").stdout.strip()
+        assert uid != "0", f"{name} runs as root"
+        assert host["ReadonlyRootfs"] is True, name
+        probe = docker("exec", container["Id"], "touch", "/.write-probe", check=False)
+        assert probe.returncode != 0 and "Read-only file system" in probe.stderr, name
+        assert host["CapDrop"] == ["ALL"], name
+        assert "no-new-privileges:true" in host["SecurityOpt"], name
+        assert host["Memory"] > 0 and host["PidsLimit"] > 0, name
+        assert host["LogConfig"]["Config"].get("max-size"), name
+        assert host["RestartPolicy"]["Name"] == "unless-stopped", name
+
+
+def test_only_the_webserver_publishes_and_the_database_is_out_of_reach(
+    project, mongo_port_was_free
+):
+    """Only 127.0.0.1:HTTP_PORT is published; the webserver cannot even resolve the database."""
+    published = {
+        c["Config"]["Labels"]["com.docker.compose.service"]: bindings
+        for c in project.containers()
+        for port, bindings in c["NetworkSettings"]["Ports"].items()
+        if bindings
+    }
+    assert published == {"webserver": [{"HostIp": "127.0.0.1", "HostPort": str(project.http_port)}]}
+    if mongo_port_was_free:
+        assert not port_open(27017), "something answers on 127.0.0.1:27017"
+    back = f"{project.name}_back"
+    assert docker("network", "inspect", "-f", "{{.Internal}}", back).stdout.strip() == "true"
+    (database,) = project.containers("database")
+    assert set(database["NetworkSettings"]["Networks"]) == {back}
+    (webserver,) = project.containers("webserver")
+    assert back not in webserver["NetworkSettings"]["Networks"]
+    attempt = docker(
+        "exec", webserver["Id"], "wget", "-q", "-T", "3", "-O", "/dev/null",
+        "http://database:27017/", check=False,
+    )  # fmt: skip
+    assert attempt.returncode != 0, "the webserver reached the database"
+
+
+def test_scale_to_5_without_recreate_gets_traffic_within_10_s(project, pytestconfig):
+    """--scale backend=5 --no-recreate: the new replicas answer within 10 s; nginx stays as is."""
+    (before,) = project.containers("webserver")
+    issued = time.monotonic()
+    project.compose("up", "-d", "--no-recreate", "--scale", "backend=5")
+    returned = time.monotonic()
+    replicas = hostnames(project, "backend")
+    assert len(replicas) == 5
+    seen: set[str] = set()
+    with requests.Session() as session:
+        while seen != replicas and time.monotonic() - returned < 10:
+            response = session.get(f"{project.url}/api/whoami", timeout=10)
+            if response.status_code == 200:
+                seen.add(response.headers["X-Served-By"])
+            time.sleep(0.02)
+    all_seen = time.monotonic()
+    assert seen == replicas, f"{len(seen)} of 5 replicas answered within 10 s"
+    (after,) = project.containers("webserver")
+    assert after["Id"] == before["Id"]
+    assert after["State"]["StartedAt"] == before["State"]["StartedAt"]
+    assert after["RestartCount"] == 0
+    say(
+        pytestconfig,
+        f"scale 3 -> 5: `up` took {returned - issued:.1f} s, all 5 answered "
+        f"{all_seen - returned:.1f} s after it returned",
+    )
+
+
+def test_scale_back_to_2_during_a_stream_of_gets_fails_none(project, pytestconfig):
+    """--scale backend=2 while GETs stream: every GET answers 2xx, then only 2 replicas answer."""
+    statuses: list[int] = []
+    stop = threading.Event()
+    url = f"{project.url}/api/attendees?per_page=5"
+    reader = threading.Thread(target=stream, args=(url, statuses, stop))
+    reader.start()
+    try:
+        wait_for(statuses, 20)
+        project.compose("up", "-d", "--no-recreate", "--scale", "backend=2")
+        time.sleep(3)  # keep streaming past nginx's next look-up of "backend" (valid=2s)
+    finally:
+        stop.set()
+        reader.join(30)
+    bad = [status for status in statuses if not 200 <= status < 300]
+    assert bad == [], f"{len(bad)} of {len(statuses)} GETs failed\n{failed_upstream_log(project)}"
+    with requests.Session() as session:
+        seen = served_by(session, f"{project.url}/api/whoami", 10)
+    assert set(seen) == hostnames(project, "backend") and len(seen) == 2, seen
+    say(pytestconfig, f"scale 5 -> 2: {len(statuses)} GETs during the scale-down, none failed")
+
+
+def test_docker_kill_of_a_replica_during_200_gets_loses_none(project):
+    """`docker kill` one replica while 200 GETs stream: all 200 answer 2xx."""
+    statuses: list[int] = []
+    stop = threading.Event()
+    url = f"{project.url}/api/attendees?per_page=5"
+    reader = threading.Thread(target=stream, args=(url, statuses, stop, 200))
+    reader.start()
+    try:
+        wait_for(statuses, 50)
+        victim = project.containers("backend")[0]
+        docker("kill", victim["Id"])
+        reader.join(120)
+    finally:
+        stop.set()
+        reader.join(30)
+    assert len(statuses) == 200
+    bad = [status for status in statuses if not 200 <= status < 300]
+    assert bad == [], (
+        f"{len(bad)} failed GETs after killing {victim['Name']}\n{failed_upstream_log(project)}"
+    )
+
+
+def test_an_attendee_created_before_down_is_there_after_up(project):
+    """`down` (without -v) then `up`: the named volume keeps the data."""
+    body = {
+        "full_name": "Volume Keeper",
+        "email": f"keeper-{time.time_ns()}@example.edu",
+        "year_of_birth": 2001,
+        "gender": "other",
+        "university": "PTIT",
+        "major": "Cloud",
+    }
+    created = requests.post(f"{project.url}/api/attendees", json=body, timeout=10)
+    assert created.status_code == 201, created.text
+    location = created.headers["Location"]
+    project.compose("down")
+    assert project.containers() == []
+    project.compose("up", "-d", "--scale", "backend=2")
+    project.wait_healthy({"webserver": 1, "backend": 2, "database": 1}, timeout=120)
+    found = requests.get(f"{project.url}{location}", timeout=10)
+    assert found.status_code == 200, found.text
+    assert found.json()["email"] == body["email"]
+
+
+def test_compose_refuses_to_start_without_the_secrets(project, mode, tmp_path):
+    """With no secrets files, compose creates no container (no default password to fall back on)."""
+    empty = ComposeProject(mode, tmp_path / "no-secrets", free_port())
+    try:
+        attempt = empty.compose("up", "-d", "--no-build", "database", check=False, timeout=120)
+        assert attempt.returncode != 0
+        assert [c["Name"] for c in empty.containers() if c["State"]["Running"]] == []
+    finally:
+        empty.down()
+    assert empty.leftovers() == {"containers": [], "networks": [], "volumes": []}
+
+
+def test_backend_image_has_no_build_tools(project):
+    """The runtime image has the venv and the app, but no pip, no compiler, no setuptools."""
+    script = (
+        "test ! -e /venv/bin/pip && ! command -v gcc && ! command -v cc && "
+        "! python3 -c 'import setuptools' 2>/dev/null && test -d /app/lib/attendee_directory"
+    )
+    image = f"vdt2023/backend:{project.tag}"
+    result = docker("run", "--rm", "--entrypoint", "sh", image, "-c", script, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_image_report(project, mode, pytestconfig):
+    """Sizes, size on top of the base and rebuild times, next to the practice-style image."""
+    args = {"PYTHON_IMAGE": mode.python_image}
+    practice_args = {"PYTHON_IMAGE": base_with_pip(mode.python_image, mode.offline)}
+    practice = f"vdt2023/practice-style:{project.tag}"
+    backend = f"vdt2023/backend:{project.tag}"
+    stage_tags = [f"vdt2023/backend-stage:{stage}" for stage in ("deps", "app")]
+    previous = image_ids([practice, *stage_tags])
+    build(ROOT / "practice_style", practice, practice_args, mode.offline)
+    ours = rebuild_seconds(ROOT / "backend", "attendee_directory/health.py", args, mode.offline)
+    theirs = rebuild_seconds(ROOT / "practice_style", "app.py", practice_args, mode.offline)
+    rows = [
+        ImageRow("backend", backend, mode.python_image, ours),
+        ImageRow("practice-style backend", practice, practice_args["PYTHON_IMAGE"], theirs),
+        ImageRow("webserver", f"vdt2023/webserver:{project.tag}", mode.nginx_image),
+    ]
+    if mode.offline:
+        standin = f"vdt2023/database-standin:{project.tag}"
+        rows.append(ImageRow("database stand-in (nx-27017)", standin, mode.python_image))
+    else:
+        rows.append(ImageRow("database", "mongo:8.0", None))
+    stages = {"runtime": added_bytes(backend, mode.python_image)}
+    for stage, tag in zip(("deps", "app"), stage_tags, strict=True):  # cached by the compose build
+        build(ROOT / "backend", tag, args, mode.offline, target=stage)
+        stages[stage] = added_bytes(tag, mode.python_image)
+    remove_replaced(previous, [practice, *stage_tags])
+    contexts = {
+        name: (
+            context_bytes(ROOT / name, mode.python_image, keep_dockerignore=True),
+            context_bytes(ROOT / name, mode.python_image, keep_dockerignore=False),
+        )
+        for name in ("backend", "webserver")
+    }
+    imports = (import_seconds(backend, precompiled=True), import_seconds(backend, False))
+    report = Report(mode, rows, contexts, stages, imports).render()
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(report)
+    for line in report.splitlines():
+        say(pytestconfig, line)
+    assert ours < theirs, (ours, theirs)
+    assert stages["runtime"] < stages["deps"] + stages["app"], stages
+    assert all(kept < without for kept, without in contexts.values()), contexts
+
+
+def test_teardown_leaves_nothing_behind(project, volumes_before, pytestconfig):
+    """`down -v --remove-orphans` removes every container, network and volume of the run."""
+    project.down()
+    assert project.leftovers() == {"containers": [], "networks": [], "volumes": []}
+    new_volumes = set(docker("volume", "ls", "-q").stdout.split()) - volumes_before
+    assert new_volumes == set(), new_volumes
+    say(pytestconfig, f"container suite: {time.monotonic() - STARTED[0]:.0f} s in all")

@@ -1,0 +1,67 @@
+"""Linters for the container files; no Docker engine needed.
+
+hadolint on the Dockerfiles (not practice_style/Dockerfile: it is the "before" picture and is
+meant to break the rules), the Compose Spec schema on the compose files, shellcheck on the
+shell scripts when it is installed (Debian package `shellcheck`).
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILES = ["backend/Dockerfile", "webserver/Dockerfile", "database/standin/Dockerfile"]
+COMPOSE_FILES = ["compose.yaml", "compose.offline.yaml"]
+
+
+def tool(name: str) -> str:
+    """The linter NAME from this virtualenv or PATH; skip, visibly, when it is not installed."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        pytest.skip(f"{name} is not installed (make .venv/.installed, or apt-get install {name})")
+    return found
+
+
+def lint(*args: str) -> None:
+    """Run a linter on files of the repository; fail with its findings."""
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_dockerfile_passes_hadolint(dockerfile):
+    """No hadolint finding at all, warnings and style included (exceptions are inline)."""
+    lint(tool("hadolint"), dockerfile)
+
+
+def test_compose_files_follow_the_compose_spec():
+    """Both compose files validate against the Compose Spec schema that check-jsonschema ships."""
+    lint(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *COMPOSE_FILES)
+
+
+def test_shell_scripts_pass_shellcheck():
+    """The scripts, and the MongoDB init script that only a real mongo:8.0 runs."""
+    scripts = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("scripts/*.sh"))
+    lint(tool("shellcheck"), *scripts, "database/init/create-app-user.sh")
+
+
+def _pins(path: Path) -> dict[str, str]:
+    """name -> version of the `name==version` lines of a requirements file."""
+    pins = {}
+    for line in path.read_text().splitlines():
+        requirement = line.split(";")[0].split("#")[0].strip()
+        if "==" in requirement:
+            name, version = requirement.split("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def test_standin_pins_match_the_tested_versions():
+    """The offline database stand-in runs the nx-27017 that the local suites test with."""
+    standin = _pins(ROOT / "database/standin/requirements.txt")
+    tested = _pins(ROOT / "requirements-dev.lock")
+    assert standin == {name: tested[name] for name in standin}
