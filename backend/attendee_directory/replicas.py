@@ -1,5 +1,6 @@
 """Replica identity for the load-balancing demo: who answered, and how requests were split."""
 
+import atexit
 import logging
 import os
 import socket
@@ -16,7 +17,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("replicas", __name__, url_prefix="/api")
 
 SERVED_BY_HEADER = "X-Served-By"
-RETRY_AFTER_FAILURE_SECONDS = 5.0
 
 
 def local_addresses(hostname: str) -> list[str]:
@@ -31,8 +31,10 @@ def local_addresses(hostname: str) -> list[str]:
 class ReplicaCounter:
     """Counts this process's requests and adds them to the replica's total in MongoDB.
 
-    The total is kept with an atomic $inc of the requests counted since the last write,
-    at most once per STATS_FLUSH_SECONDS, so that counting never doubles the database load.
+    The total is kept with an atomic $inc of the requests counted since the last write. A
+    background thread writes every STATS_FLUSH_SECONDS, so counting never doubles the database
+    load, never delays a request (even while the database is down), and the total lags by at
+    most that long. With STATS_FLUSH_SECONDS=0 every request writes its own count.
     """
 
     def __init__(self, replica: str, flush_seconds: float):
@@ -43,26 +45,43 @@ class ReplicaCounter:
         self.flush_seconds = flush_seconds
         self._lock = threading.Lock()
         self._pid = os.getpid()
+        self._flusher: threading.Thread | None = None
         self.served = 0
         self._pending = 0
-        self._last_flush = float("-inf")  # the first request flushes at once
 
-    def count(self) -> None:
-        """Count one request, and flush the pending count when it is due."""
+    def count(self, app: Flask) -> None:
+        """Count one request; write it now, or make sure the background writer runs."""
         with self._lock:
-            if self._pid != os.getpid():  # a forked child starts its own count
-                self._pid, self.served, self._pending = os.getpid(), 0, 0
+            if self._pid != os.getpid():  # a forked child starts its own count and writer
+                self._pid, self.served, self._pending, self._flusher = os.getpid(), 0, 0, None
             self.served += 1
             self._pending += 1
-            due = time.monotonic() - self._last_flush >= self.flush_seconds
-        if due:
+            start_flusher = self.flush_seconds > 0 and self._flusher is None
+            if start_flusher:
+                self._flusher = threading.Thread(
+                    target=self._flush_forever, args=(app,), name="replica-count", daemon=True
+                )
+        if self.flush_seconds == 0:
+            self.flush()
+        elif start_flusher:
+            self._flusher.start()
+            atexit.register(self._flush_in, app)  # a worker that stops writes what it counted
+
+    def _flush_forever(self, app: Flask) -> None:
+        """The background writer: flush every STATS_FLUSH_SECONDS, for the life of the process."""
+        while True:
+            time.sleep(self.flush_seconds)
+            self._flush_in(app)
+
+    def _flush_in(self, app: Flask) -> None:
+        """Flush inside APP's context (the writer thread and exit hooks have none of their own)."""
+        with app.app_context():
             self.flush()
 
     def flush(self) -> None:
         """Add the pending count to this replica's document; keep it for later if that fails."""
         with self._lock:
             pending, self._pending = self._pending, 0
-            self._last_flush = time.monotonic()
         if not pending:
             return
         try:
@@ -78,8 +97,6 @@ class ReplicaCounter:
         except PyMongoError as exc:
             with self._lock:
                 self._pending += pending
-                # Back off, so that an outage does not add a server-selection wait to every request.
-                self._last_flush = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
             log.warning("replica count not saved, will retry: %s", exc)
 
 
@@ -92,7 +109,7 @@ def _stamp(response: Response) -> Response:
     """Name the replica on every response, and count the request."""
     counter = replica_counter()
     response.headers[SERVED_BY_HEADER] = counter.replica
-    counter.count()
+    counter.count(current_app._get_current_object())
     return response
 
 

@@ -2,8 +2,11 @@
 
 import os
 import socket
+import time
 
 from attendee_directory import __version__
+from attendee_directory.db import REPLICAS, get_db
+from attendee_directory.replicas import replica_counter
 from attendee_directory.schemas import ReplicaSplit, WhoAmI
 
 
@@ -43,16 +46,32 @@ def test_replicas_reports_the_split_kept_in_mongodb(make_app):
     assert abs(sum(r["share"] for r in split["replicas"]) - 1) < 1e-3
 
 
-def test_counts_are_batched_but_never_lost(make_app):
-    """With a flush interval, counts wait in memory and arrive in one $inc when due."""
+def _stored_count(app, replica: str) -> int | None:
+    """The request count that MongoDB holds for REPLICA, or None if it has none."""
+    with app.app_context():
+        doc = get_db()[REPLICAS].find_one({"_id": replica})
+    return None if doc is None else doc["requests"]
+
+
+def test_counts_wait_in_memory_until_flushed(make_app):
+    """With a long flush interval, requests write nothing until the count is flushed."""
     app = make_app(replica_name="batched", stats_flush_seconds=3600)
     client = app.test_client()
     for _ in range(4):
-        client.get("/healthz")  # the first request flushes (nothing was flushed before)
+        client.get("/healthz")
+    assert _stored_count(app, "batched") is None
     with app.app_context():
-        from attendee_directory.db import REPLICAS, get_db
-        from attendee_directory.replicas import replica_counter
-
-        assert get_db()[REPLICAS].find_one({"_id": "batched"})["requests"] == 1
         replica_counter().flush()
-        assert get_db()[REPLICAS].find_one({"_id": "batched"})["requests"] == 4
+    assert _stored_count(app, "batched") == 4
+
+
+def test_background_writer_saves_counts_without_more_requests(make_app):
+    """With a short interval, the writer thread stores the count though no request follows."""
+    app = make_app(replica_name="writer", stats_flush_seconds=0.2)
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/healthz")
+    deadline = time.monotonic() + 5
+    while _stored_count(app, "writer") != 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _stored_count(app, "writer") == 3
