@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 from contextlib import ExitStack
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from local_stack.mongo_server import start_mongo
@@ -89,6 +89,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="1 s x 1 run: a smoke test only")
     parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
     parser.add_argument("--state-dir", type=Path, default=REPO / ".local-stack" / "bench")
+    parser.add_argument(
+        "--report-only",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="measure nothing: write the report again from a saved results.json",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.repeats = 1, 1
@@ -207,6 +213,10 @@ def profiles(args, state: Path, ours: ServerStack, database_pid: int | None) -> 
 def main(argv: list[str] | None = None) -> int:
     """Start the database and every setup, run each section, write the report; stop it all."""
     args = parse_args(argv)
+    if args.report_only:
+        args.output.write_text(report.render(load_results(args.report_only)))
+        print(f"bench: wrote {args.output} from {args.report_only}", flush=True)
+        return 0
     started = time.monotonic()
     try:
         wrk_binary()
@@ -280,6 +290,22 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(report.render(results))
     print(f"bench: wrote {args.output} in {results['wall_seconds']:.0f} s", flush=True)
     return 0
+
+
+def load_results(path: Path) -> dict:
+    """A saved results.json with its measurements as Result and Profile objects again."""
+
+    def revive(node: object) -> object:
+        if isinstance(node, dict):
+            node = {key: revive(value) for key, value in node.items()}
+            for kind in (Run, Result, profile.Profile):
+                if node.keys() == {f.name for f in fields(kind)}:
+                    return kind(**node)
+        elif isinstance(node, list):
+            return [revive(item) for item in node]
+        return node
+
+    return revive(json.loads(path.read_text()))
 
 
 def _plain(value: object) -> object:
