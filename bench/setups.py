@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-from local_stack.nginx import check_config, find_nginx, nginx_args
+from local_stack.nginx import check_config, find_nginx, start_nginx
 from local_stack.processes import free_port, http_ok, start, stop, wait_until
 from local_stack.stack import GUNICORN_CONF, LocalStack, Replica
 
@@ -82,17 +82,6 @@ def render_nginx(template: str, runtime_dir: Path, **values: str) -> Path:
     config.write_text(text)
     check_config(find_nginx(), config)
     return config
-
-
-def start_nginx(config: Path, ready_url: str) -> subprocess.Popen:
-    """Run nginx on CONFIG in the foreground and wait until READY_URL answers 2xx."""
-    process = start(nginx_args(find_nginx(), config), config.parent / "nginx.log")
-    try:
-        wait_until(lambda: http_ok(ready_url), timeout=20, what=f"nginx {config}", process=process)
-    except BaseException:
-        stop(process)
-        raise
-    return process
 
 
 @dataclass

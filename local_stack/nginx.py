@@ -7,6 +7,8 @@ from pathlib import Path
 
 from webserver.nginx_config import Upstream, render
 
+from .processes import http_ok, start, stop, wait_until
+
 REPO = Path(__file__).resolve().parent.parent
 UI_ROOT = REPO / "webserver" / "ui"
 INSTALL_COMMAND = "sudo apt-get install -y nginx-light"
@@ -80,3 +82,20 @@ def check_config(binary: str, config: Path) -> None:
     )
     if result.returncode != 0:
         raise RuntimeError(f"nginx -t failed for {config}:\n{result.stderr}")
+
+
+def start_nginx(config: Path, ready_url: str, log_path: Path | None = None) -> subprocess.Popen:
+    """Run nginx on CONFIG in the foreground and wait until READY_URL answers 2xx."""
+    log_path = log_path or config.parent / "nginx.log"
+    process = start(nginx_args(find_nginx(install=False), config), log_path)
+    try:
+        wait_until(
+            lambda: http_ok(ready_url),
+            timeout=20,
+            what=f"nginx on {config} (logs in {config.parent})",
+            process=process,
+        )
+    except BaseException:
+        stop(process)
+        raise
+    return process

@@ -86,14 +86,8 @@ class LocalStack:
                 write_burst=self.write_burst,
             )
             nginx.check_config(nginx_binary, config)
-            self.nginx_process = start(
-                nginx.nginx_args(nginx_binary, config), self.logs / "nginx.log"
-            )
-            wait_until(
-                lambda: http_ok(f"{self.url}/nginx-health"),
-                timeout=20,
-                what=f"nginx (log: {self.state_dir / 'nginx' / 'error.log'})",
-                process=self.nginx_process,
+            self.nginx_process = nginx.start_nginx(
+                config, f"{self.url}/nginx-health", self.logs / "nginx.log"
             )
         except BaseException:
             self.stop()
