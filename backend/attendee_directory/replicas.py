@@ -37,7 +37,8 @@ class ReplicaCounter:
     most that long. With STATS_FLUSH_SECONDS=0 every request writes its own count.
     """
 
-    def __init__(self, replica: str, flush_seconds: float):
+    def __init__(self, app: Flask, replica: str, flush_seconds: float):
+        self.app = app  # the writer thread and exit hooks need its context to reach the database
         self.replica = replica
         self.hostname = socket.gethostname()
         self.addresses = local_addresses(self.hostname)
@@ -49,7 +50,7 @@ class ReplicaCounter:
         self.served = 0
         self._pending = 0
 
-    def count(self, app: Flask) -> None:
+    def count(self) -> None:
         """Count one request; write it now, or make sure the background writer runs."""
         with self._lock:
             if self._pid != os.getpid():  # a forked child starts its own count and writer
@@ -59,23 +60,23 @@ class ReplicaCounter:
             start_flusher = self.flush_seconds > 0 and self._flusher is None
             if start_flusher:
                 self._flusher = threading.Thread(
-                    target=self._flush_forever, args=(app,), name="replica-count", daemon=True
+                    target=self._flush_forever, name="replica-count", daemon=True
                 )
         if self.flush_seconds == 0:
             self.flush()
         elif start_flusher:
             self._flusher.start()
-            atexit.register(self._flush_in, app)  # a worker that stops writes what it counted
+            atexit.register(self._flush_in_context)  # a worker that stops writes what it counted
 
-    def _flush_forever(self, app: Flask) -> None:
+    def _flush_forever(self) -> None:
         """The background writer: flush every STATS_FLUSH_SECONDS, for the life of the process."""
         while True:
             time.sleep(self.flush_seconds)
-            self._flush_in(app)
+            self._flush_in_context()
 
-    def _flush_in(self, app: Flask) -> None:
-        """Flush inside APP's context (the writer thread and exit hooks have none of their own)."""
-        with app.app_context():
+    def _flush_in_context(self) -> None:
+        """Flush inside the app's context (the writer thread and exit hooks have none)."""
+        with self.app.app_context():
             self.flush()
 
     def flush(self) -> None:
@@ -109,7 +110,7 @@ def _stamp(response: Response) -> Response:
     """Name the replica on every response, and count the request."""
     counter = replica_counter()
     response.headers[SERVED_BY_HEADER] = counter.replica
-    counter.count(current_app._get_current_object())
+    counter.count()
     return response
 
 
@@ -156,6 +157,6 @@ def init_app(app: Flask) -> None:
     """Create the replica counter and stamp every response with the replica's name."""
     settings = app.config["SETTINGS"]
     app.extensions["replica_counter"] = ReplicaCounter(
-        settings.replica_name, settings.stats_flush_seconds
+        app, settings.replica_name, settings.stats_flush_seconds
     )
     app.after_request(_stamp)
