@@ -1,6 +1,5 @@
 """VDT 2023 attendee directory: the Flask application factory."""
 
-import logging
 from importlib.metadata import PackageNotFoundError, version
 
 from flask import Flask
@@ -13,7 +12,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Create the application: settings from the environment, then test overrides."""
-    from . import attendees, db, errors, health, openapi, replicas
+    from . import attendees, db, errors, health, openapi, replicas, request_log
     from .config import Settings
 
     app = Flask(__name__)
@@ -24,8 +23,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(test_config)
     app.json.sort_keys = False
     app.json.compact = True
-    logging.getLogger(__name__).setLevel(logging.INFO)
 
+    request_log.init_app(app)
     errors.init_app(app)
     db.init_app(app)
     replicas.init_app(app)

@@ -4,6 +4,8 @@ import os
 import socket
 from dataclasses import dataclass
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
 
 class ConfigError(RuntimeError):
     """A required setting is missing or a setting has an invalid value."""
@@ -21,7 +23,7 @@ def _read(name: str, default: str | None = None) -> str | None:
     return os.environ.get(name, default)
 
 
-def _number(name: str, default: str, kind: type, minimum: float) -> int | float:
+def number(name: str, default: str, kind: type, minimum: float) -> int | float:
     """Parse a numeric setting and check its lower bound."""
     raw = _read(name, default)
     try:
@@ -43,6 +45,14 @@ def _flag(name: str, default: str) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def log_level() -> str:
+    """LOG_LEVEL as a name that logging knows: debug, info, warning, error or critical."""
+    raw = (_read("LOG_LEVEL", "info") or "info").strip().lower()
+    if raw not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the application can be told from outside."""
@@ -54,6 +64,8 @@ class Settings:
     seed_on_start: bool = True
     max_body_bytes: int = 16 * 1024
     stats_flush_seconds: float = 1.0
+    log_level: str = "info"
+    access_log: bool = True
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -66,9 +78,11 @@ class Settings:
         return cls(
             mongo_uri=uri,
             mongo_db=_read("MONGO_DB", "vdt2023") or "vdt2023",
-            mongo_timeout_ms=int(_number("MONGO_TIMEOUT_MS", "2000", int, 100)),
+            mongo_timeout_ms=int(number("MONGO_TIMEOUT_MS", "2000", int, 100)),
             replica_name=_read("REPLICA_NAME") or socket.gethostname(),
             seed_on_start=_flag("SEED_ON_START", "true"),
-            max_body_bytes=int(_number("MAX_BODY_BYTES", str(16 * 1024), int, 1024)),
-            stats_flush_seconds=float(_number("STATS_FLUSH_SECONDS", "1.0", float, 0)),
+            max_body_bytes=int(number("MAX_BODY_BYTES", str(16 * 1024), int, 1024)),
+            stats_flush_seconds=float(number("STATS_FLUSH_SECONDS", "1.0", float, 0)),
+            log_level=log_level(),
+            access_log=_flag("ACCESS_LOG", "true"),
         )

@@ -32,6 +32,8 @@ def test_defaults_and_file_secrets(monkeypatch, tmp_path):
         ("MONGO_TIMEOUT_MS", "5"),
         ("SEED_ON_START", "maybe"),
         ("MAX_BODY_BYTES", "-1"),
+        ("LOG_LEVEL", "loud"),
+        ("ACCESS_LOG", "sometimes"),
     ],
 )
 def test_bad_values_are_refused(monkeypatch, name, value):

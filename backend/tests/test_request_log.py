@@ -1,0 +1,56 @@
+"""The app writes one access line per request, with the request id nginx sets, unforgeable."""
+
+import logging
+
+import pytest
+
+ACCESS_LOGGER = "attendee_directory.access"
+
+
+def access_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == ACCESS_LOGGER]
+
+
+def test_access_line_names_request_status_and_ids(client, caplog):
+    """Method, path with query, status, size, request id and forwarded address are logged."""
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    response = client.get(
+        "/api/attendees?per_page=3",
+        headers={"X-Request-ID": "req-42", "X-Forwarded-For": "203.0.113.9"},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
+    assert response.status_code == 200
+    [line] = access_lines(caplog)
+    assert line.startswith('127.0.0.1 "GET /api/attendees?per_page=3 HTTP/1.1" 200 ')
+    assert f" {len(response.data)} " in line
+    assert line.endswith("request_id=req-42 forwarded_for=203.0.113.9")
+
+
+def test_errors_are_logged_with_their_status(client, caplog):
+    """A 404 is logged like any other answer, and absent headers show as '-'."""
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    assert client.get("/api/attendees/not-an-id").status_code == 404
+    [line] = access_lines(caplog)
+    assert '"GET /api/attendees/not-an-id HTTP/1.1" 404 ' in line
+    assert line.endswith("request_id=- forwarded_for=-")
+
+
+@pytest.mark.parametrize("hostile", ['x" 200 0 request_id=forged', "a\nFAKE LINE", "b c"])
+def test_header_values_cannot_forge_a_log_line(client, caplog, hostile):
+    """Spaces, quotes and newlines from a client are escaped, so one request is one line."""
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    client.get("/api/whoami", headers={"X-Request-ID": hostile.replace("\n", "%0A")})
+    client.get("/api/attendees/%0AFAKE%20LINE")
+    for line in access_lines(caplog):
+        assert "\n" not in line
+        assert line.count('"') == 2
+        tokens = line.split(" ")
+        assert [t for t in tokens if t.startswith("request_id=")] == [tokens[-2]]
+
+
+def test_access_log_can_be_turned_off(make_app, caplog):
+    """ACCESS_LOG=false: no access line at all."""
+    caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
+    quiet = make_app(access_log=False)
+    assert quiet.test_client().get("/api/whoami").status_code == 200
+    assert access_lines(caplog) == []
