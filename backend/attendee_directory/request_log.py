@@ -7,12 +7,16 @@ the same under any server:
     127.0.0.1 "GET /api/whoami HTTP/1.1" 200 236 0.8ms request_id=5f0c... forwarded_for=10.0.0.7
 """
 
+import atexit
 import logging
+import queue
+import re
 import sys
+import threading
 import time
 from urllib.parse import quote
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 PACKAGE_LOGGER = "attendee_directory"
 access_log = logging.getLogger(f"{PACKAGE_LOGGER}.access")
@@ -20,44 +24,109 @@ access_log = logging.getLogger(f"{PACKAGE_LOGGER}.access")
 # Everything a URL or a header may hold that cannot break a log line (no spaces, quotes or
 # control characters): the rest is %-escaped.
 _SAFE = "/:@!$&'()*+,;=-._~?%"
+_UNSAFE = re.compile(f"[^A-Za-z0-9{re.escape(_SAFE)}]")
+
+WRITE_EVERY_SECONDS = 0.1
+
+
+class BackgroundWriter(logging.Handler):
+    """Formats a record in the calling thread and queues the line; one thread writes them all.
+
+    A request thread never waits on a write or a lock. With a plain StreamHandler (a lock and a
+    write per line from every request thread) one replica answered /api/whoami about 3x slower
+    with its access log on than off: each write gave up the GIL, and threads queued on the lock
+    behind it. Here a writer thread wakes every WRITE_EVERY_SECONDS and writes what was queued
+    in one call; a process that exits normally writes the rest first.
+    """
+
+    def __init__(self, stream) -> None:
+        super().__init__()
+        self.stream = stream
+        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._write_lock = threading.Lock()
+        threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
+        atexit.register(self.drain)  # a stopping worker writes what is still queued
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Emit without the handler's lock: request threads held it while formatting and
+        queued up behind each other; formatting needs no lock and the queue is thread-safe."""
+        if self.filter(record):
+            self.emit(record)
+            return True
+        return False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.put(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 (logging must never break a request)
+            self.handleError(record)
+
+    def _write_forever(self) -> None:
+        while True:
+            time.sleep(WRITE_EVERY_SECONDS)
+            self.drain()
+
+    def drain(self) -> None:
+        """Write every queued line now."""
+        lines = []
+        with self._write_lock:
+            try:
+                while True:
+                    lines.append(self._lines.get_nowait())
+            except queue.Empty:
+                pass
+            if lines:
+                self.stream.write("".join(lines))
+                self.stream.flush()
 
 
 def configure_logging(level: str) -> None:
     """Send the package's log to stdout, once per process (tests create many apps)."""
     package = logging.getLogger(PACKAGE_LOGGER)
     package.setLevel(level.upper())
-    if not any(getattr(handler, "is_stdout_log", False) for handler in package.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+    if not any(isinstance(handler, BackgroundWriter) for handler in package.handlers):
+        handler = BackgroundWriter(sys.stdout)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.is_stdout_log = True
         package.addHandler(handler)
 
 
 def _clean(value: str | None) -> str:
     """A value as one log token: '-' when absent, escaped so it cannot forge a log line."""
-    return quote(value[:256], safe=_SAFE) if value else "-"
+    if not value:
+        return "-"
+    value = value[:256]
+    if not _UNSAFE.search(value):
+        return value
+    # WSGI strings carry the raw bytes as latin-1 (PEP 3333): escape the bytes that were sent.
+    return quote(value.encode("latin-1", "backslashreplace"), safe=_SAFE)
+
+
+_STARTED = "attendee_directory.started"
 
 
 def _start_clock() -> None:
-    g.request_started = time.perf_counter()
+    request.environ[_STARTED] = time.perf_counter()
 
 
 def _log_request(response: Response) -> Response:
-    """Write the request's access line."""
-    took_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-    query = request.query_string.decode("latin-1")
-    target = f"{request.path}?{query}" if query else request.path
+    """Write the request's access line, from the WSGI environ (the fastest place to read)."""
+    environ = request.environ
+    took_ms = (time.perf_counter() - environ.get(_STARTED, time.perf_counter())) * 1000
+    target = environ.get("PATH_INFO", "")
+    if environ.get("QUERY_STRING"):
+        target = f"{target}?{environ['QUERY_STRING']}"
+    length = response.content_length
     access_log.info(
         '%s "%s %s %s" %s %s %.1fms request_id=%s forwarded_for=%s',
-        request.remote_addr or "-",
-        request.method,
+        environ.get("REMOTE_ADDR") or "-",
+        environ.get("REQUEST_METHOD", "-"),
         _clean(target),
-        request.environ.get("SERVER_PROTOCOL", "-"),
+        environ.get("SERVER_PROTOCOL", "-"),
         response.status_code,
-        response.content_length if response.content_length is not None else "-",
+        "-" if length is None else length,
         took_ms,
-        _clean(request.headers.get("X-Request-ID")),
-        _clean(request.headers.get("X-Forwarded-For")),
+        _clean(environ.get("HTTP_X_REQUEST_ID")),
+        _clean(environ.get("HTTP_X_FORWARDED_FOR")),
     )
     return response
 
