@@ -19,7 +19,7 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, default=int(os.environ.get("REPLICAS", "2")))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--canary", action="store_true", help="add a canary replica at weight 1")
-    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers per replica")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes per replica")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
     args = parser.parse_args()
     if args.replicas < 1:

@@ -1,4 +1,4 @@
-"""The whole stack on this machine: a database, N backend replicas under gunicorn, and nginx."""
+"""The whole stack on this machine: a database, N backend replicas under granian, and nginx."""
 
 import os
 import signal
@@ -12,14 +12,13 @@ from . import nginx
 from .mongo_server import MongoServer, start_mongo
 from .processes import free_port, http_ok, start, stop, wait_until
 
-GUNICORN_CONF = nginx.REPO / "backend" / "gunicorn.conf.py"
 MAIN_WEIGHT = 4  # with --canary, each main replica weighs 4 and the canary 1
 CANARY_WEIGHT = 1
 
 
 @dataclass
 class Replica:
-    """One backend replica: a gunicorn master and its workers on 127.0.0.1:port."""
+    """One backend replica: a granian main process and its workers on 127.0.0.1:port."""
 
     name: str
     port: int
@@ -104,13 +103,13 @@ class LocalStack:
             "MONGO_URI": self.database.uri,
             "MONGO_DB": self.mongo_db,
             "WEB_CONCURRENCY": str(self.workers),
-            "GUNICORN_THREADS": str(self.threads),
+            "WEB_THREADS": str(self.threads),
             **self.extra_env,
         }
 
     def start_replica(self, replica: Replica) -> None:
-        """Start (or restart) one replica under gunicorn with the production config."""
-        args = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
+        """Start (or restart) one replica with the image's server and settings (serve.py)."""
+        args = [sys.executable, "-m", "attendee_directory.serve"]
         replica.process = start(args, self.logs / f"{replica.name}.log", self.replica_env(replica))
 
     def kill_replica(self, index: int, sig: int = signal.SIGKILL) -> Replica:

@@ -1,4 +1,4 @@
-"""The WSGI entry point: `gunicorn attendee_directory.wsgi:app` builds one app per worker."""
+"""The WSGI entry point: the server (attendee_directory.serve) builds one app per worker."""
 
 from . import create_app
 

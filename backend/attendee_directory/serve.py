@@ -1,0 +1,71 @@
+"""Serve the API with granian, the WSGI server that docs/benchmarks.md measured fastest here.
+
+`attendee-directory-serve` (or `python -m attendee_directory.serve`) is what the image's CMD,
+`make run` and the benchmark start. Its settings come from the environment:
+
+- HOST (0.0.0.0) and PORT (5000): where to listen.
+- WEB_CONCURRENCY (2): worker processes; each builds its own app and MongoClient.
+- WEB_THREADS (4): threads per worker that run requests (Flask and pymongo block).
+- GRACEFUL_TIMEOUT (20): seconds in-flight requests get to finish after SIGTERM before the
+  workers are killed; compose's stop_grace_period (30 s) is longer.
+- LOG_LEVEL (info): the server's log level; the app's own log (access lines included) is
+  configured by the app, see attendee_directory.request_log.
+"""
+
+import multiprocessing
+import os
+import sys
+
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LogLevels
+from granian.server import Server
+
+from .config import ConfigError, log_level, number
+
+WSGI_APP = "attendee_directory.wsgi:app"
+# granian closes a keep-alive connection that stays idle this long. nginx's upstream
+# keepalive_timeout (webserver/nginx.conf.template) must be shorter, so that nginx drops an
+# idle connection first and never sends a request down one that granian is closing.
+IDLE_TIMEOUT_SECONDS = 30
+
+
+def server_options() -> dict:
+    """granian's settings for this app, from the environment; ConfigError names a bad value."""
+    return {
+        "target": WSGI_APP,
+        "interface": Interfaces.WSGI,
+        "address": os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 (the container's port)
+        "port": int(number("PORT", "5000", int, 1)),
+        "workers": int(number("WEB_CONCURRENCY", "2", int, 1)),
+        "blocking_threads": int(number("WEB_THREADS", "4", int, 1)),
+        # nginx speaks HTTP/1.1 to the replicas; no protocol sniffing, no websockets.
+        "http": HTTPModes.http1,
+        "websockets": False,
+        "http1_settings": HTTP1Settings(header_read_timeout=IDLE_TIMEOUT_SECONDS * 1000),
+        "workers_kill_timeout": int(number("GRACEFUL_TIMEOUT", "20", int, 1)),
+        # A worker that dies is started again, as gunicorn's master would.
+        "respawn_failed_workers": True,
+        "log_level": LogLevels(log_level()),
+        # The app writes the access log itself: granian's cannot show X-Request-ID.
+        "log_access": False,
+    }
+
+
+def main() -> int:
+    """Start granian in the foreground; it stops gracefully on SIGTERM or SIGINT."""
+    try:
+        options = server_options()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # Workers are started fresh (spawn), not forked: the same on every Python (3.14's default
+    # would make granian spawn anyway), nothing inherited from this process, and a worker's
+    # normal exit runs its atexit hooks, so the replica's last request counts are written.
+    multiprocessing.set_start_method("spawn", force=True)
+    Server(**options).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

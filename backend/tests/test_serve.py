@@ -1,0 +1,71 @@
+"""The server launcher: settings from the environment, and a real granian process end to end."""
+
+import json
+import signal
+import sys
+import urllib.request
+
+import pytest
+from attendee_directory import serve
+from attendee_directory.db import REPLICAS
+from pymongo import MongoClient
+
+from local_stack.processes import free_port, http_ok, start, wait_until
+
+
+def test_options_come_from_the_environment(monkeypatch):
+    """Workers, threads, port and grace period are read from the environment."""
+    for name, value in {"PORT": "6001", "WEB_CONCURRENCY": "3", "WEB_THREADS": "8"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("GRACEFUL_TIMEOUT", "7")
+    options = serve.server_options()
+    assert (options["port"], options["workers"], options["blocking_threads"]) == (6001, 3, 8)
+    assert options["workers_kill_timeout"] == 7
+    assert options["http1_settings"].header_read_timeout == serve.IDLE_TIMEOUT_SECONDS * 1000
+
+
+@pytest.mark.parametrize(("name", "value"), [("WEB_CONCURRENCY", "0"), ("WEB_THREADS", "many")])
+def test_bad_settings_stop_the_launcher_with_a_message(monkeypatch, capsys, name, value):
+    """A bad value exits with status 2 and a message naming the variable, before any fork."""
+    monkeypatch.setenv(name, value)
+    assert serve.main() == 2
+    assert name in capsys.readouterr().err
+
+
+def test_replica_serves_then_stops_and_writes_its_counts(settings, tmp_path):
+    """Two workers answer; on SIGTERM they stop cleanly and write what they counted on exit.
+
+    STATS_FLUSH_SECONDS is an hour, so only the workers' exit hooks can have written the count.
+    """
+    port = free_port()
+    env = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "WEB_THREADS": "2",
+        "MONGO_URI": settings.mongo_uri,
+        "MONGO_DB": settings.mongo_db,
+        "REPLICA_NAME": "serve-test",
+        "SEED_ON_START": "false",
+        "STATS_FLUSH_SECONDS": "3600",
+    }
+    log = tmp_path / "replica.log"
+    process = start([sys.executable, "-m", "attendee_directory.serve"], log, env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_ok(f"{url}/healthz"), timeout=30, what="replica", process=process)
+        for _ in range(20):
+            with urllib.request.urlopen(f"{url}/api/whoami", timeout=5) as response:  # noqa: S310
+                assert json.load(response)["replica"] == "serve-test"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(30)
+    text = log.read_text()
+    assert code == 0, text
+    answered = text.count("attendee_directory.access")
+    assert answered >= 21  # the 20 whoami and at least one health check
+    with MongoClient(settings.mongo_uri) as client:
+        doc = client[settings.mongo_db][REPLICAS].find_one({"_id": "serve-test"})
+        client.drop_database(settings.mongo_db)
+    assert doc is not None, text
+    assert doc["requests"] == answered

@@ -1,0 +1,33 @@
+"""Settings that live in one tier but must agree with another's, checked against each other."""
+
+import re
+from pathlib import Path
+
+from attendee_directory import serve
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _seconds(value: str) -> int:
+    """nginx or compose durations as used here: '20s', '1m', '30'."""
+    number, unit = re.fullmatch(r"(\d+)(s|m)?", value).groups()
+    return int(number) * (60 if unit == "m" else 1)
+
+
+def test_nginx_drops_idle_upstream_connections_before_the_replicas_do():
+    """Else a request (a POST is never retried) can go down a connection the replica closes."""
+    template = (REPO / "webserver" / "nginx.conf.template").read_text()
+    upstream = re.search(r"upstream backend \{(.*?)\n    \}", template, re.S).group(1)
+    nginx_idle = _seconds(re.search(r"keepalive_timeout (\S+);", upstream).group(1))
+    assert nginx_idle < serve.IDLE_TIMEOUT_SECONDS
+
+
+def test_docker_waits_longer_than_the_graceful_shutdown(monkeypatch):
+    """compose's stop_grace_period outlasts the backend's GRACEFUL_TIMEOUT, so nothing is cut."""
+    compose = (REPO / "compose.yaml").read_text()
+    backend = re.search(r"^  backend:\n(.*?)^  \w", compose, re.S | re.M).group(1)
+    assert "GRACEFUL_TIMEOUT:" not in backend  # not set: the image's default applies
+    monkeypatch.delenv("GRACEFUL_TIMEOUT", raising=False)
+    graceful = serve.server_options()["workers_kill_timeout"]
+    grace = _seconds(re.search(r"stop_grace_period: (\S+)", backend).group(1))
+    assert grace > graceful
