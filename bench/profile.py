@@ -12,6 +12,12 @@ RATE_HZ = 200
 # py-spy's raw format: one line per distinct stack, "frame;frame;...;frame COUNT", root first;
 # each frame reads "function (path/to/file.py:line)".
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^:()]*)(?::\d+)?\)$")
+# With --subprocesses, each stack starts with one 'process PID:"command line"' frame per process
+# from the sampled one down; a command line may hold ';' (multiprocessing's spawned workers).
+PROCESSES = re.compile(r'^(?:process \d+:"[^"]*"(?:;|$))+')
+# A stack of process frames only: a thread that was running no Python code, e.g. one of
+# granian's own (Rust) threads.
+NATIVE = "(native code, no Python frame)"
 
 
 class ProfilerUnavailable(RuntimeError):
@@ -68,11 +74,8 @@ def summarize(raw: Path, package: str, top: int = 8) -> Profile:
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
-        # With --subprocesses, each stack starts with a 'process PID:"command line"' frame.
-        names = [f for f in stack.split(";") if not f.startswith("process ")]
-        if not names:
-            continue
-        samples, frames = int(count), [_name(frame) for frame in names]
+        names = [f for f in PROCESSES.sub("", stack).split(";") if f]
+        samples, frames = int(count), [_name(frame) for frame in names] or [(NATIVE, "")]
         total += samples
         inside = [i for i, (_, file) in enumerate(frames) if file.startswith(f"{package}/")]
         if not inside:

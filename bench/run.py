@@ -1,7 +1,8 @@
 """`python -m bench.run`: start everything once, measure it all, write docs/benchmarks.md.
 
 One database (seeded by the backend on its first request) serves both setups: this project's
-stack (nginx -> gunicorn replicas) and the practice-style one (plain nginx -> `python3 app.py`).
+stack (nginx -> replicas under granian, started as the image starts them, by
+attendee_directory.serve) and the practice-style one (plain nginx -> `python3 app.py`).
 Every load run is wrk for a fixed time against 127.0.0.1; each figure is the median of repeats.
 """
 
@@ -13,6 +14,7 @@ import time
 import urllib.request
 from contextlib import ExitStack
 from dataclasses import asdict, fields
+from datetime import UTC, datetime
 from pathlib import Path
 
 from local_stack.mongo_server import start_mongo
@@ -21,27 +23,22 @@ from local_stack.processes import free_port
 
 from . import machine, profile, report
 from .database import count_attendees, query_rates, remove_bench_attendees
-from .setups import (
-    REPO,
-    FixedNginx,
-    PracticeSetup,
-    ServerConfig,
-    ServerStack,
-    proposed_backend,
-)
+from .setups import REPO, FixedNginx, PracticeSetup, ServerConfig, ServerStack
 from .wrk import WARMUP_S, Result, Run, WrkMissing, median, run_wrk, wrk_binary
 
 MONGO_DB = "vdt2023"
 # nginx's write limit would answer the create runs with 429s; both its rate and burst are raised.
 NO_WRITE_LIMIT = "100000r/s"
 NO_WRITE_BURST = 100000
-SHIPPED = ServerConfig("gunicorn", workers=1, threads=4)  # LocalStack's defaults
+# granian through attendee_directory.serve, with LocalStack's defaults (what `make run` starts).
+SHIPPED = ServerConfig("granian", workers=1, threads=4)
 ALTERNATIVES = [
-    ServerConfig("gunicorn", workers=2, threads=4),  # the container's WEB_CONCURRENCY default
-    ServerConfig("gunicorn", workers=1, threads=16),  # more requests waiting on the database
+    ServerConfig("granian", workers=2, threads=4),  # the container's WEB_CONCURRENCY default
+    ServerConfig("granian", workers=1, threads=16),  # more requests waiting on the database
+    # gunicorn with bench/gunicorn.conf.py, the server the backend shipped with before granian.
+    ServerConfig("gunicorn", workers=1, threads=4),
+    ServerConfig("gunicorn", workers=2, threads=4),
     ServerConfig("gunicorn", workers=2, threads=1, worker_class="sync"),
-    ServerConfig("granian", workers=1, threads=4),
-    ServerConfig("granian", workers=1, threads=16),
 ]
 ENDPOINTS = {
     "whoami": "/api/whoami",
@@ -110,14 +107,13 @@ def first_id(url: str) -> str:
 
 
 def endpoint_table(runner, args, setups: dict, endpoints: list[str]) -> dict:
-    """Ours vs practice-style (and ours with the proposed fix, on list) for ENDPOINTS."""
+    """Ours vs practice-style for ENDPOINTS, at each connection count."""
     some_id = first_id(setups["ours"].url)
     table = {}
     for endpoint in endpoints:
         path = ENDPOINTS[endpoint].format(id=some_id)
         for connections in args.connections:
-            names = ["ours", "practice", *(["fix"] if endpoint == "list" else [])]
-            targets = {name: setups[name].url + path for name in names if setups.get(name)}
+            targets = {name: setup.url + path for name, setup in setups.items()}
             print(f"  {endpoint} at {connections} connections ...", flush=True)
             table[f"{endpoint}@{connections}"] = runner.measure(
                 targets,
@@ -214,10 +210,16 @@ def main(argv: list[str] | None = None) -> int:
     """Start the database and every setup, run each section, write the report; stop it all."""
     args = parse_args(argv)
     if args.report_only:
-        args.output.write_text(report.render(load_results(args.report_only)))
-        print(f"bench: wrote {args.output} from {args.report_only}", flush=True)
+        results = load_results(args.report_only)
+        args.output.write_text(report.render(results, report_only=True))
+        print(
+            f"bench: wrote {args.output} from {args.report_only} "
+            f"(measured {results['measured_at']})",
+            flush=True,
+        )
         return 0
     started = time.monotonic()
+    measured_at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         wrk_binary()
         find_nginx()
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     state = args.state_dir
     shutil.rmtree(state, ignore_errors=True)
-    results: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
+    results: dict = {"measured_at": measured_at, "args": {k: str(v) for k, v in vars(args).items()}}
     results["connections"] = args.connections
     results["load_before"] = machine.load_average()
     usage = machine.CpuUsage()
@@ -245,20 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         practice = stacks.enter_context(
             PracticeSetup(state / "practice", database.uri, MONGO_DB, args.replicas)
         )
-        fix_path, results["fix_note"] = proposed_backend(state / "proposed")
-        fixed = None
-        if fix_path is not None:
-            fixed = stacks.enter_context(
-                ServerStack(
-                    state_dir=state / "fixed",
-                    port=free_port(),
-                    config=SHIPPED,
-                    extra_env={"PYTHONPATH": str(fix_path)},
-                    **common,
-                )
-            )
         runner = Runner(args.seconds, args.repeats, database.uri)
-        setups = {"ours": ours, "practice": practice, "fix": fixed}
+        setups = {"ours": ours, "practice": practice}
         print("bench: endpoints, ours vs practice-style", flush=True)
         reads = endpoint_table(runner, args, setups, ["whoami", "list", "get"])
         print("bench: ceilings, proxy cost, WSGI servers", flush=True)
@@ -285,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     results["cpu"] = usage.finish()
     results["wall_seconds"] = time.monotonic() - started
     results["shipped"] = SHIPPED.label
+    results["shipped_config"] = asdict(SHIPPED)
     (state / "results.json").write_text(json.dumps(results, indent=1, default=_plain))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report.render(results))
@@ -293,7 +284,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def load_results(path: Path) -> dict:
-    """A saved results.json with its measurements as Result and Profile objects again."""
+    """A saved results.json with its measurements as Result and Profile objects again.
+
+    Results from before runs recorded when they measured get the file's modification time (the
+    end of that run), marked as such in `measured_at_source`.
+    """
 
     def revive(node: object) -> object:
         if isinstance(node, dict):
@@ -305,7 +300,14 @@ def load_results(path: Path) -> dict:
             return [revive(item) for item in node]
         return node
 
-    return revive(json.loads(path.read_text()))
+    results = revive(json.loads(path.read_text()))
+    if "measured_at" not in results:
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        results["measured_at"] = written.isoformat(timespec="seconds")
+        results["measured_at_source"] = "mtime"
+    if "shipped_config" not in results:
+        results["shipped_config"] = asdict(ServerConfig.from_label(results["shipped"]))
+    return results
 
 
 def _plain(value: object) -> object:

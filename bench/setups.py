@@ -5,64 +5,89 @@ is stopped when its `with` block ends.
 """
 
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
+from attendee_directory.serve import WSGI_APP
+
 from local_stack.nginx import check_config, find_nginx, start_nginx
 from local_stack.processes import free_port, http_ok, start, stop, wait_until
-from local_stack.stack import GUNICORN_CONF, LocalStack, Replica
+from local_stack.stack import LocalStack, Replica
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 PRACTICE_APP = REPO / "practice_style" / "app.py"
-PROPOSED_PATCH = BENCH / "proposed" / "list-estimated-count.patch"
+GUNICORN_CONF = BENCH / "gunicorn.conf.py"
+# How each server is started, for the report: granian as the image and `make run` start it.
+LAUNCHERS = {
+    "granian": "`python -m attendee_directory.serve` (`backend/attendee_directory/serve.py`)",
+    "gunicorn": "`python -m gunicorn -c bench/gunicorn.conf.py`",
+}
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     """How each replica serves the app: WSGI server, worker class, workers and threads."""
 
-    server: str  # "gunicorn" or "granian"
+    server: str  # "granian" (the shipped launcher) or "gunicorn" (bench/gunicorn.conf.py)
     workers: int
     threads: int
     worker_class: str = "gthread"  # gunicorn only
 
     @property
     def label(self) -> str:
-        """A short name for tables, e.g. 'gunicorn gthread 1x4'."""
+        """A short name for tables, e.g. 'granian wsgi 1x4'."""
         if self.server == "granian":
             return f"granian wsgi {self.workers}x{self.threads}"
         if self.worker_class == "sync":
             return f"gunicorn sync {self.workers}x1"
         return f"gunicorn {self.worker_class} {self.workers}x{self.threads}"
 
+    @property
+    def launcher(self) -> str:
+        """How a replica under this configuration is started, in Markdown."""
+        return LAUNCHERS[self.server]
+
+    @classmethod
+    def from_label(cls, label: str) -> "ServerConfig":
+        """The configuration that LABEL names (results.json keeps labels)."""
+        server, kind, size = label.split()
+        workers, threads = (int(n) for n in size.split("x"))
+        return cls(server, workers, threads, "gthread" if server == "granian" else kind)
+
 
 @dataclass
 class ServerStack(LocalStack):
-    """LocalStack whose replicas serve APP with the WSGI server that CONFIG names."""
+    """LocalStack whose replicas serve APP with the WSGI server that CONFIG names.
 
-    config: ServerConfig = ServerConfig("gunicorn", 1, 4)
-    app: str = "attendee_directory.wsgi:app"
+    Without CONFIG: the shipped server with LocalStack's workers and threads.
+    """
+
+    config: ServerConfig | None = None
+    app: str = WSGI_APP
 
     def __post_init__(self) -> None:
+        if self.config is None:
+            self.config = ServerConfig("granian", self.workers, self.threads)
         self.workers, self.threads = self.config.workers, self.config.threads
-        self.extra_env = {"GUNICORN_WORKER_CLASS": self.config.worker_class, **self.extra_env}
 
     def start_replica(self, replica: Replica) -> None:
-        """Start one replica under gunicorn (the production config) or granian."""
+        """Start one replica: granian with the shipped launcher, or gunicorn for comparison."""
+        if self.config.server == "granian" and self.app == WSGI_APP:
+            super().start_replica(replica)
+            return
+        env = self.replica_env(replica)
         if self.config.server == "granian":
-            # Access log on, as gunicorn's config has it, so both do the same work per request.
-            args = [str(Path(sys.executable).with_name("granian")), "--interface", "wsgi"]
-            args += ["--host", "127.0.0.1", "--port", str(replica.port), "--access-log"]
-            args += ["--workers", str(self.workers), "--blocking-threads", str(self.threads)]
+            # The launcher's settings, serving another app (the hello-world ceiling).
+            args = [sys.executable, "-m", "attendee_directory.serve", self.app]
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         else:
-            args = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF)]
-        args.append(self.app)
-        replica.process = start(args, self.logs / f"{replica.name}.log", self.replica_env(replica))
+            args = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), self.app]
+            env["GUNICORN_WORKER_CLASS"] = self.config.worker_class
+        replica.process = start(args, self.logs / f"{replica.name}.log", env)
 
     def replica_url(self, index: int = 0) -> str:
         """The address of one replica itself, bypassing nginx."""
@@ -161,31 +186,3 @@ class FixedNginx:
 
     def __exit__(self, *exc_info) -> None:
         stop(self.process)
-
-
-def proposed_backend(work_dir: Path) -> tuple[Path | None, str]:
-    """A copy of the backend package with the proposed patch applied, and what became of it.
-
-    Returns (directory to put first on PYTHONPATH, note); the directory is None when the patch
-    is already in the working tree (nothing left to compare) or no longer applies.
-    """
-    check = ["git", "apply", "--check", "--reverse", str(PROPOSED_PATCH)]
-    if subprocess.run(check, cwd=REPO, capture_output=True, check=False).returncode == 0:
-        return None, "already applied to backend/: the stack above includes it"
-    shutil.rmtree(work_dir, ignore_errors=True)
-    source = REPO / "backend" / "attendee_directory" / "attendees.py"
-    copy = work_dir / "backend" / "attendee_directory"
-    shutil.copytree(source.parent, copy)
-    # Inside this checkout, git would take WORK_DIR for a subfolder of the repository and skip
-    # every path outside it; above the ceiling it applies to plain files, like patch(1).
-    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(work_dir.parent)}
-    applied = subprocess.run(
-        ["git", "apply", str(PROPOSED_PATCH)],
-        cwd=work_dir,
-        env=env,
-        capture_output=True,
-        check=False,
-    )
-    if applied.returncode != 0 or (copy / source.name).read_text() == source.read_text():
-        return None, f"does not apply to backend/ any more: {applied.stderr.decode().strip()}"
-    return work_dir / "backend", "measured from a patched copy of the package, run beside the rest"

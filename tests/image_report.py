@@ -218,8 +218,7 @@ class Report:
                 f"| {_mb(self.stages['deps'])} |",
                 f"| `app`: build venv with setuptools, sources, the built package "
                 f"| {_mb(self.stages['app'])} |",
-                f"| `runtime`: the venv without pip, the package "
-                f"| {_mb(final)} |",
+                f"| `runtime`: the venv without pip, the package | {_mb(final)} |",
                 "",
                 f"A single stage would keep all the build needed: about {_mb(final + dropped)} "
                 f"on top of the base, where the runtime stage adds {_mb(final)} "

@@ -1,7 +1,9 @@
 """Serve the API with granian, the WSGI server that docs/benchmarks.md measured fastest here.
 
 `attendee-directory-serve` (or `python -m attendee_directory.serve`) is what the image's CMD,
-`make run` and the benchmark start. Its settings come from the environment:
+`make run` and the benchmark start. One optional argument names another WSGI app to serve
+with the same settings (the benchmark's hello-world ceiling). The settings come from the
+environment:
 
 - HOST (0.0.0.0) and PORT (5000): where to listen.
 - WEB_CONCURRENCY (2): worker processes; each builds its own app and MongoClient.
@@ -30,10 +32,10 @@ WSGI_APP = "attendee_directory.wsgi:app"
 IDLE_TIMEOUT_SECONDS = 30
 
 
-def server_options() -> dict:
-    """granian's settings for this app, from the environment; ConfigError names a bad value."""
+def server_options(target: str = WSGI_APP) -> dict:
+    """granian's settings for TARGET, from the environment; ConfigError names a bad value."""
     return {
-        "target": WSGI_APP,
+        "target": target,
         "interface": Interfaces.WSGI,
         "address": os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 (the container's port)
         "port": int(number("PORT", "5000", int, 1)),
@@ -52,10 +54,14 @@ def server_options() -> dict:
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """Start granian in the foreground; it stops gracefully on SIGTERM or SIGINT."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) > 1:
+        print("usage: attendee-directory-serve [MODULE:APP]", file=sys.stderr)
+        return 2
     try:
-        options = server_options()
+        options = server_options(*args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,7 +28,7 @@ def test_options_come_from_the_environment(monkeypatch):
 def test_bad_settings_stop_the_launcher_with_a_message(monkeypatch, capsys, name, value):
     """A bad value exits with status 2 and a message naming the variable, before any fork."""
     monkeypatch.setenv(name, value)
-    assert serve.main() == 2
+    assert serve.main([]) == 2
     assert name in capsys.readouterr().err
 
 
