@@ -1,16 +1,15 @@
 """Replica identity for the load-balancing demo: who answered, and how requests were split."""
 
-import atexit
 import logging
 import os
 import socket
 import threading
-import time
 from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from pymongo.errors import PyMongoError
 
+from . import background
 from .db import REPLICAS, get_db
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ class ReplicaCounter:
         self.flush_seconds = flush_seconds
         self._lock = threading.Lock()
         self._pid = os.getpid()
-        self._flusher: threading.Thread | None = None
+        self._writing = False  # the background writer of this process has been started
         self.served = 0
         self._pending = 0
 
@@ -54,28 +53,19 @@ class ReplicaCounter:
         """Count one request; write it now, or make sure the background writer runs."""
         with self._lock:
             if self._pid != os.getpid():  # a forked child starts its own count and writer
-                self._pid, self.served, self._pending, self._flusher = os.getpid(), 0, 0, None
+                self._pid, self.served, self._pending, self._writing = os.getpid(), 0, 0, False
             self.served += 1
             self._pending += 1
-            start_flusher = self.flush_seconds > 0 and self._flusher is None
-            if start_flusher:
-                self._flusher = threading.Thread(
-                    target=self._flush_forever, name="replica-count", daemon=True
-                )
+            start_writer = self.flush_seconds > 0 and not self._writing
+            if start_writer:
+                self._writing = True
         if self.flush_seconds == 0:
             self.flush()
-        elif start_flusher:
-            self._flusher.start()
-            atexit.register(self._flush_in_context)  # a worker that stops writes what it counted
-
-    def _flush_forever(self) -> None:
-        """The background writer: flush every STATS_FLUSH_SECONDS, for the life of the process."""
-        while True:
-            time.sleep(self.flush_seconds)
-            self._flush_in_context()
+        elif start_writer:
+            background.every(self.flush_seconds, self._flush_in_context, name="replica-count")
 
     def _flush_in_context(self) -> None:
-        """Flush inside the app's context (the writer thread and exit hooks have none)."""
+        """Flush inside the app's context (the writer thread and exit hook have none)."""
         with self.app.app_context():
             self.flush()
 

@@ -7,7 +7,6 @@ the same under any server:
     127.0.0.1 "GET /api/whoami HTTP/1.1" 200 236 0.8ms request_id=5f0c... forwarded_for=10.0.0.7
 """
 
-import atexit
 import logging
 import queue
 import re
@@ -17,6 +16,8 @@ import time
 from urllib.parse import quote
 
 from flask import Flask, Response, request
+
+from . import background
 
 PACKAGE_LOGGER = "attendee_directory"
 access_log = logging.getLogger(f"{PACKAGE_LOGGER}.access")
@@ -44,8 +45,7 @@ class BackgroundWriter(logging.Handler):
         self.stream = stream
         self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._write_lock = threading.Lock()
-        threading.Thread(target=self._write_forever, name="log-writer", daemon=True).start()
-        atexit.register(self.drain)  # a stopping worker writes what is still queued
+        background.every(WRITE_EVERY_SECONDS, self.drain, name="log-writer")
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Emit without the handler's lock: request threads held it while formatting and
@@ -60,11 +60,6 @@ class BackgroundWriter(logging.Handler):
             self._lines.put(self.format(record) + "\n")
         except Exception:  # noqa: BLE001 (logging must never break a request)
             self.handleError(record)
-
-    def _write_forever(self) -> None:
-        while True:
-            time.sleep(WRITE_EVERY_SECONDS)
-            self.drain()
 
     def drain(self) -> None:
         """Write every queued line now."""
