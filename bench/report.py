@@ -52,7 +52,7 @@ class Report:
     def __init__(self, results: dict, report_only: bool = False):
         self.r = results
         self.report_only = report_only
-        self.shipped = ServerConfig(**results["shipped_config"])
+        self.shipped = ServerConfig.from_label(results["shipped"])
         self.cores = results["machine"]["cores (nproc)"]
         self.connections = results["connections"]
         self.top = max(self.connections)
@@ -186,16 +186,19 @@ class Report:
         """Every figure's spread, smallest first."""
         return sorted(result.spread for result in self.all_results())
 
+    def median_spread(self) -> float:
+        """The run's typical noise: the median of the figures' spreads."""
+        spreads = self.spreads()
+        return spreads[(len(spreads) - 1) // 2]
+
     def within_noise(self, ratio: float) -> str:
         """', within this run's noise (x%)' when RATIO - 1 is no larger than the median spread."""
-        spreads = self.spreads()
-        middle = spreads[(len(spreads) - 1) // 2]
+        middle = self.median_spread()
         return f", within this run's noise ({share(middle)})" if abs(ratio - 1) <= middle else ""
 
     def noise(self) -> str:
         """How much the repeats of one figure differed, over the whole run."""
-        spreads = self.spreads()
-        middle = spreads[(len(spreads) - 1) // 2]
+        spreads, middle = self.spreads(), self.median_spread()
         return (
             f"the fastest and slowest repeat of a figure differed by {share(middle)} of its "
             f"median (median over the run's {len(spreads)} figures; at most {share(spreads[-1])}). "
@@ -218,6 +221,10 @@ class Report:
         """The database's own rate for the list page as backend/ asks for it (stored count)."""
         return self.r["db_rates"][LIST_ESTIMATED]
 
+    def database_bound(self) -> bool:
+        """Whether the stack's list comes close enough to the database's own rate to be bound."""
+        return self.list_top["ours"].rps >= BOTTLENECK_SHARE * self.served_list_rate()
+
     def database(self) -> list[str]:
         """The database stand-in's own rate, and whether it is the bottleneck."""
         rates = self.r["db_rates"]
@@ -239,13 +246,12 @@ class Report:
             "[profile](#profile-of-the-hot-path)). "
             f"At {self.top} connections the stack's list endpoint served {rps(ours)} requests/s: "
             f"{share(ours / served)} of the {rps(served)} list pages/s that the direct loop gets "
-            "from the same database. " + self.bottleneck_sentence(ours, served),
+            "from the same database. " + self.bottleneck_sentence(),
         ]
 
-    @staticmethod
-    def bottleneck_sentence(ours: float, served: float) -> str:
-        """Say whether the database bounds the list endpoint, from the two rates."""
-        if ours >= BOTTLENECK_SHARE * served:
+    def bottleneck_sentence(self) -> str:
+        """Say whether the database bounds the list endpoint."""
+        if self.database_bound():
             return (
                 "**The database stand-in is the bottleneck**: nx-27017 is one Python process "
                 "over SQLite (one core at most), and the list page costs it two queries."
@@ -333,20 +339,6 @@ class Report:
         headers += ["errors", "list req/s", "p50", "p99", "errors", "score"]
         kinds = sorted({ServerConfig.from_label(label).server for label, _ in ranked})
         started = "; ".join(f"{kind} by {LAUNCHERS[kind]}" for kind in kinds)
-        (best, top), scores = ranked[0], dict(ranked)
-        if best == shipped:
-            runner_up, second = ranked[1] if len(ranked) > 1 else (best, top)
-            closing = (
-                f"**Fastest: the shipped {shipped}**, score {rps(top)}; next {runner_up}, "
-                f"{rps(second)} ({top / second - 1:+.0%} for the shipped one"
-                f"{self.within_noise(top / second)})."
-            )
-        else:
-            closing = (
-                f"**Fastest: {best}**, score {rps(top)} against {rps(scores[shipped])} for the "
-                f"shipped {shipped} ({top / scores[shipped] - 1:+.0%}"
-                f"{self.within_noise(top / scores[shipped])})."
-            )
         return [
             "## WSGI servers and settings",
             "",
@@ -359,7 +351,7 @@ class Report:
             "",
             *table(headers, rows),
             "",
-            closing,
+            f"Fastest kept: {self.kept()}.",
         ]
 
     def profiles(self) -> list[str]:
@@ -402,6 +394,13 @@ class Report:
         return sum(v for label, v in profile.calls if any(word in label for word in words))
 
     @staticmethod
+    def top_leaves(profile, count: int = 3) -> str:
+        """PROFILE's largest rows outside its package, with their shares."""
+        return ", ".join(
+            f"`{name}` {share(value)}" for name, value in profile.outside_leaves[:count]
+        )
+
+    @staticmethod
     def largest(profile) -> str:
         """The largest row of PROFILE, in or outside its package, with its share."""
         rows = [(f"`{label}`", v) for label, v in profile.calls]
@@ -421,7 +420,6 @@ class Report:
         exact_share = self.calls_share(replica, "count_documents")
         stored_share = self.calls_share(replica, "estimated_document_count")
         page_share = self.calls_share(replica, "Cursor", "find")
-        leaves = ", ".join(f"`{name}` {share(value)}" for name, value in replica.outside_leaves[:3])
         lines = [
             "**Finding:** without a filter, the list endpoint reads its total with "
             "`estimated_document_count()`, the collection's stored size. That was applied after "
@@ -438,7 +436,7 @@ class Report:
             f"{share(stored_share)} of its samples and reads the page in {share(page_share)} "
             f"(`count_documents`: {share(exact_share)}); its largest row is "
             f"{self.largest(replica)}, and {share(replica.outside)} of its samples are outside "
-            f"the package (the largest: {leaves}).",
+            f"the package (the largest: {self.top_leaves(replica)}).",
         ]
         if "list@database" in found:
             database = found["list@database"]
@@ -448,15 +446,12 @@ class Report:
             )
         if "whoami@replica" in found:
             whoami = found["whoami@replica"]
-            largest = ", ".join(
-                f"`{name}` {share(value)}" for name, value in whoami.outside_leaves[:3]
-            )
             lines += [
                 "",
                 f"Under whoami load (no database), the replica's largest row is "
                 f"{self.largest(whoami)}; {share(whoami.outside)} of its samples are outside the "
                 "application's code: in the WSGI server and Flask; the largest: "
-                f"{largest}. The handling around the application decides "
+                f"{self.top_leaves(whoami)}. The handling around the application decides "
                 "this endpoint's rate, and [the WSGI servers](#wsgi-servers-and-settings) differ "
                 "in exactly that.",
             ]
@@ -589,11 +584,7 @@ class Report:
         scores = self.server_scores()
         whoami = self.endpoints[f"whoami@{self.top}"]
         kinds = {ServerConfig.from_label(label).server for label in scores}
-        ours_list = self.list_top["ours"].rps
-        served = self.served_list_rate()
-        bottleneck = (
-            "it is the bottleneck" if ours_list >= BOTTLENECK_SHARE * served else "it is not"
-        )
+        bottleneck = "it is the bottleneck" if self.database_bound() else "it is not"
         return [
             f"- Hot path profiled and what dominates removed: {self.removal()}.",
             f"- At least two production WSGI servers compared: {verdict(len(kinds) >= 2)} "

@@ -275,7 +275,6 @@ def main(argv: list[str] | None = None) -> int:
     results["cpu"] = usage.finish()
     results["wall_seconds"] = time.monotonic() - started
     results["shipped"] = SHIPPED.label
-    results["shipped_config"] = asdict(SHIPPED)
     (state / "results.json").write_text(json.dumps(results, indent=1, default=_plain))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report.render(results))
@@ -305,8 +304,6 @@ def load_results(path: Path) -> dict:
         written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         results["measured_at"] = written.isoformat(timespec="seconds")
         results["measured_at_source"] = "mtime"
-    if "shipped_config" not in results:
-        results["shipped_config"] = asdict(ServerConfig.from_label(results["shipped"]))
     return results
 
 

@@ -4,7 +4,6 @@ Every server listens on a free 127.0.0.1 port, logs under the benchmark's state 
 is stopped when its `with` block ends.
 """
 
-import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -13,9 +12,9 @@ from string import Template
 
 from attendee_directory.serve import WSGI_APP
 
-from local_stack.nginx import check_config, find_nginx, start_nginx
+from local_stack.nginx import check_config, find_nginx, start_nginx, worker_user
 from local_stack.processes import free_port, http_ok, start, stop, wait_until
-from local_stack.stack import LocalStack, Replica
+from local_stack.stack import LocalStack
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -73,21 +72,14 @@ class ServerStack(LocalStack):
         if self.config is None:
             self.config = ServerConfig("granian", self.workers, self.threads)
         self.workers, self.threads = self.config.workers, self.config.threads
+        if self.config.server == "gunicorn":
+            self.extra_env = {"GUNICORN_WORKER_CLASS": self.config.worker_class, **self.extra_env}
 
-    def start_replica(self, replica: Replica) -> None:
-        """Start one replica: granian with the shipped launcher, or gunicorn for comparison."""
-        if self.config.server == "granian" and self.app == WSGI_APP:
-            super().start_replica(replica)
-            return
-        env = self.replica_env(replica)
-        if self.config.server == "granian":
-            # The launcher's settings, serving another app (the hello-world ceiling).
-            args = [sys.executable, "-m", "attendee_directory.serve", self.app]
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        else:
-            args = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), self.app]
-            env["GUNICORN_WORKER_CLASS"] = self.config.worker_class
-        replica.process = start(args, self.logs / f"{replica.name}.log", env)
+    def replica_command(self) -> list[str]:
+        """granian with the shipped launcher serving APP, or gunicorn for comparison."""
+        if self.config.server == "gunicorn":
+            return [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), self.app]
+        return [*super().replica_command(), self.app]
 
     def replica_url(self, index: int = 0) -> str:
         """The address of one replica itself, bypassing nginx."""
@@ -98,8 +90,7 @@ def render_nginx(template: str, runtime_dir: Path, **values: str) -> Path:
     """Render bench/TEMPLATE into RUNTIME_DIR/nginx.conf, checked with `nginx -t`."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
     text = Template((BENCH / template).read_text()).substitute(
-        # As root, workers would run as nobody, who may not read a checkout under /root.
-        user_line="user root;" if os.geteuid() == 0 else "",
+        user_line=f"user {user};" if (user := worker_user()) else "",
         runtime_dir=str(runtime_dir),
         **values,
     )

@@ -42,6 +42,12 @@ def nginx_version(binary: str) -> str:
     return output.strip().rsplit("/", 1)[-1]
 
 
+def worker_user() -> str | None:
+    """root when started as root (workers would run as nobody, who may not read a checkout under
+    /root); otherwise None: the workers run as the user who starts nginx."""
+    return "root" if os.geteuid() == 0 else None
+
+
 def write_config(
     runtime_dir: Path,
     port: int,
@@ -61,8 +67,7 @@ def write_config(
         upstreams=[Upstream(f"127.0.0.1:{p}", weight=w) for p, w in replicas],
         access_log=str(runtime_dir / "access.log"),
         error_log=str(runtime_dir / "error.log"),
-        # As root, workers would run as nobody, who may not read a checkout under /root.
-        user="root" if os.geteuid() == 0 else None,
+        user=worker_user(),
         **options,
     )
     path = runtime_dir / "nginx.conf"

@@ -107,10 +107,14 @@ class LocalStack:
             **self.extra_env,
         }
 
+    def replica_command(self) -> list[str]:
+        """How a replica is started: the image's server and settings (serve.py)."""
+        return [sys.executable, "-m", "attendee_directory.serve"]
+
     def start_replica(self, replica: Replica) -> None:
-        """Start (or restart) one replica with the image's server and settings (serve.py)."""
-        args = [sys.executable, "-m", "attendee_directory.serve"]
-        replica.process = start(args, self.logs / f"{replica.name}.log", self.replica_env(replica))
+        """Start (or restart) one replica."""
+        log = self.logs / f"{replica.name}.log"
+        replica.process = start(self.replica_command(), log, self.replica_env(replica))
 
     def kill_replica(self, index: int, sig: int = signal.SIGKILL) -> Replica:
         """Send SIG to every process of one replica (SIGKILL: a crash, no goodbye)."""
