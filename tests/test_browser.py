@@ -147,6 +147,14 @@ def fill_form(driver, attendee: dict, replace: bool = False) -> None:
         field.send_keys(str(value))
 
 
+def submit_add_form(driver, attendee: dict) -> None:
+    """Open the add form, type ATTENDEE into it and submit it."""
+    driver.find_element(By.ID, "add-button").click()
+    wait_open(driver, "form-dialog")
+    fill_form(driver, attendee)
+    driver.find_element(By.ID, "form-submit").click()
+
+
 def search(driver, term: str, enter: bool = False) -> None:
     """Replace the search box's text with TERM: searched after the typing pause, or at Enter."""
     box = driver.find_element(By.ID, "search")
@@ -238,13 +246,14 @@ def test_add_find_edit_and_delete_an_attendee(browser, stack):
         """Whether ROW is the attendee this test added (its email may wrap after the @)."""
         return row["Email"].replace("\n", "") == attendee["email"]
 
+    def our_rows(driver) -> list[dict]:
+        """The rows on screen that show the attendee this test added."""
+        return [row for row in row_cells(driver) if ours(row)]
+
     open_ui(browser, stack.url + "/")
     record_writes(browser)
 
-    browser.find_element(By.ID, "add-button").click()
-    wait_open(browser, "form-dialog")
-    fill_form(browser, attendee)
-    browser.find_element(By.ID, "form-submit").click()
+    submit_add_form(browser, attendee)
     wait_closed(browser, "form-dialog")
     toast = wait(browser, lambda d: text_of(d, "#toast"), "no confirmation after adding")
     assert toast == f"Added {attendee['full_name']}."
@@ -252,11 +261,7 @@ def test_add_find_edit_and_delete_an_attendee(browser, stack):
 
     # Found by the search box ...
     search(browser, token)
-    rows = wait(
-        browser,
-        lambda d: [row for row in row_cells(d) if ours(row)],
-        "the new attendee is not in the search results",
-    )
+    rows = wait(browser, our_rows, "the new attendee is not in the search results")
     assert rows[0]["Full name"] == attendee["full_name"]
     assert rows[0]["Year of birth"] == "1999"
     assert re.search(r"\b1 attendee matching", text_of(browser, "#summary"))
@@ -297,7 +302,7 @@ def test_add_find_edit_and_delete_an_attendee(browser, stack):
     wait_closed(browser, "form-dialog")
     wait(
         browser,
-        lambda d: [row for row in row_cells(d) if ours(row) and row["Major"] == "Data Science"],
+        lambda d: [row for row in our_rows(d) if row["Major"] == "Data Science"],
         "the edited major is not shown",
     )
     [(method, path, body)] = written(browser)
@@ -315,11 +320,7 @@ def test_add_find_edit_and_delete_an_attendee(browser, stack):
     browser.find_element(By.ID, "delete-confirm").click()
     wait_closed(browser, "delete-dialog")
     assert [(method, body) for method, _, body in written(browser)] == [("DELETE", None)]
-    wait(
-        browser,
-        lambda d: not [row for row in row_cells(d) if ours(row)],
-        "the deleted attendee is still listed",
-    )
+    wait(browser, lambda d: not our_rows(d), "the deleted attendee is still listed")
     assert_no_csp_violation(browser)
 
 
@@ -340,10 +341,7 @@ def test_bad_year_shows_the_api_message_next_to_the_year_field(browser, stack, h
     api_message = answer.json()["fields"]["year_of_birth"]
 
     open_ui(browser, stack.url + "/")
-    browser.find_element(By.ID, "add-button").click()
-    wait_open(browser, "form-dialog")
-    fill_form(browser, attendee)
-    browser.find_element(By.ID, "form-submit").click()
+    submit_add_form(browser, attendee)
     shown = wait(
         browser,
         lambda d: d.find_element(By.ID, "error-year_of_birth").text,

@@ -59,7 +59,7 @@ const state = { ...DEFAULTS };
 let listController = null; // aborts a list request that a newer one replaces
 let listSeq = 0;
 let currentItems = new Map(); // id -> attendee, for the rows on screen
-let lastServed = { name: "", addr: "" };
+let lastServedName = ""; // the replica that answered the last API call
 let replicaSplit = null;
 let replicaPollBusy = false;
 const upstreamOf = new Map(); // replica name -> the ip:port nginx last used for it
@@ -170,7 +170,7 @@ async function api(method, path, { body, signal } = {}) {
 function noteServedBy(method, path, response) {
   const name = response.headers.get("X-Served-By") || "";
   const addr = response.headers.get("X-Upstream-Addr") || "";
-  lastServed = { name, addr };
+  lastServedName = name;
   // After a failover nginx lists every address it tried ("a:1, b:2"); the last one answered.
   if (name && addr) upstreamOf.set(name, addr.split(",").pop().trim());
 
@@ -199,24 +199,19 @@ function noteServedBy(method, path, response) {
 // ---------------------------------------------------------------------------------------------
 // Messages: a page banner for errors, a toast for successes.
 
-function showBanner(target, error) {
+/** Show ERROR in the banner TARGET (into its .banner-body, if it has one); MESSAGE overrides. */
+function showBanner(target, error, message = error.message) {
   const title = ERROR_TITLES[error.status] || `Error ${error.status}`;
   const meta = [
     error.status ? `HTTP ${error.status}` : "",
     error.code || "",
     error.requestId ? `request ${error.requestId}` : "",
   ].filter(Boolean);
-  if (target === $("banner")) {
-    $("banner-title").textContent = title;
-    $("banner-message").textContent = capitalize(error.message);
-    $("banner-meta").textContent = meta.join(" · ");
-  } else {
-    target.replaceChildren(
-      el("strong", { class: "banner-title" }, title),
-      el("span", {}, capitalize(error.message)),
-      el("span", { class: "banner-meta" }, meta.join(" · ")),
-    );
-  }
+  (target.querySelector(".banner-body") ?? target).replaceChildren(
+    el("strong", { class: "banner-title" }, title),
+    el("span", {}, capitalize(message)),
+    el("span", { class: "banner-meta" }, meta.join(" · ")),
+  );
   target.hidden = false;
 }
 
@@ -410,8 +405,7 @@ function renderDetails(attendee) {
     if (key === "id") return el("code", {}, raw);
     return String(raw);
   };
-  const order = ["full_name", "email", "year_of_birth", "gender", "university", "major"];
-  const rows = [...order, "created_at", "updated_at", "id"].map((key) =>
+  const rows = [...FIELDS, "created_at", "updated_at", "id"].map((key) =>
     el("div", { class: "details-row" }, el("dt", {}, FIELD_LABELS[key]), el("dd", {}, value(key))),
   );
   $("details-list").replaceChildren(...rows);
@@ -426,9 +420,7 @@ function openForm(attendee = null) {
   editing = attendee;
   const theForm = form();
   theForm.reset();
-  clearFieldErrors();
-  hideBanner($("form-banner"));
-  $("form-note").textContent = "";
+  clearFormMessages();
   $("form-title").textContent = attendee ? `Edit ${attendee.full_name}` : "Add attendee";
   $("form-submit").textContent = attendee ? "Save changes" : "Add attendee";
   if (attendee) {
@@ -459,12 +451,8 @@ function formValues() {
 
 /** POST sends every filled field (the API names the missing ones); PATCH only what changed. */
 function requestFor(values) {
-  if (!editing) {
-    const body = Object.fromEntries(
-      Object.entries(values).filter(([, value]) => value !== undefined),
-    );
-    return { method: "POST", path: "/api/attendees", body };
-  }
+  // JSON.stringify leaves out the undefined (empty) fields.
+  if (!editing) return { method: "POST", path: "/api/attendees", body: values };
   const changes = {};
   for (const name of FIELDS) {
     const value = values[name];
@@ -480,8 +468,11 @@ function requestFor(values) {
   };
 }
 
-function clearFieldErrors() {
+/** Clear the form's field errors, its banner and its note. */
+function clearFormMessages() {
   for (const name of FIELDS) setFieldError(name, "");
+  hideBanner($("form-banner"));
+  $("form-note").textContent = "";
 }
 
 function setFieldError(name, message) {
@@ -499,9 +490,7 @@ async function submitForm(event) {
   event.preventDefault();
   const submit = $("form-submit");
   if (submit.disabled) return;
-  clearFieldErrors();
-  hideBanner($("form-banner"));
-  $("form-note").textContent = "";
+  clearFormMessages();
   const { method, path, body } = requestFor(formValues());
   if (method === "PATCH" && Object.keys(body).length === 0) {
     $("form-note").textContent = "Nothing changed yet.";
@@ -512,16 +501,24 @@ async function submitForm(event) {
   submit.textContent = "Saving…";
   try {
     const saved = await api(method, path, { body });
-    closeDialog($("form-dialog"));
-    hideBanner($("banner"));
-    toast(method === "POST" ? `Added ${saved.full_name}.` : `Saved changes to ${saved.full_name}.`);
-    await Promise.all([loadList(), refreshReplicas()]);
+    await afterWrite(
+      $("form-dialog"),
+      method === "POST" ? `Added ${saved.full_name}.` : `Saved changes to ${saved.full_name}.`,
+    );
   } catch (error) {
     showFormError(error);
   } finally {
     submit.disabled = false;
     submit.textContent = label;
   }
+}
+
+/** After a successful write: close its dialog, clear the page banner, confirm, reload. */
+function afterWrite(dialog, message) {
+  closeDialog(dialog);
+  hideBanner($("banner"));
+  toast(message);
+  return Promise.all([loadList(), refreshReplicas()]);
 }
 
 function showFormError(error) {
@@ -533,14 +530,7 @@ function showFormError(error) {
     else unplaced[name] = message;
   }
   const extra = Object.entries(unplaced).map(([name, message]) => `${name}: ${message}`);
-  const banner = new ApiError(
-    error.status,
-    error.code,
-    [error.message, ...extra].join("; "),
-    null,
-    error.requestId,
-  );
-  showBanner($("form-banner"), banner);
+  showBanner($("form-banner"), error, [error.message, ...extra].join("; "));
   if (first) form().elements[first].focus();
   if (error.status === 404) loadList();
 }
@@ -565,11 +555,9 @@ async function confirmDelete() {
   button.disabled = true;
   try {
     await api("DELETE", `/api/attendees/${encodeURIComponent(deleting.id)}`);
-    closeDialog($("delete-dialog"));
-    hideBanner($("banner"));
-    toast(`Deleted ${deleting.full_name}.`);
+    const { full_name: name } = deleting;
     deleting = null;
-    await Promise.all([loadList(), refreshReplicas()]);
+    await afterWrite($("delete-dialog"), `Deleted ${name}.`);
   } catch (error) {
     showBanner($("delete-banner"), error);
     if (error.status === 404) loadList();
@@ -602,7 +590,7 @@ async function refreshReplicas() {
 
 function renderReplicas() {
   const items = replicaSplit.replicas.map((replica) => {
-    const isLast = replica.replica === lastServed.name;
+    const isLast = replica.replica === lastServedName;
     const percent = `${(replica.share * 100).toFixed(1)}%`;
     const fill = el("span", { class: "bar-fill" });
     // CSSOM, not a style attribute: the CSP allows it.
@@ -678,11 +666,6 @@ function debounce(fn, delay) {
   return debounced;
 }
 
-function attendeeFromRow(button) {
-  const row = button.closest("tr[data-id]");
-  return row ? currentItems.get(row.dataset.id) : null;
-}
-
 function wire() {
   const search = $("search");
   search.value = state.q;
@@ -728,7 +711,7 @@ function wire() {
       if (!window.getSelection()?.toString()) showDetails(row.dataset.id);
       return;
     }
-    const attendee = attendeeFromRow(button);
+    const attendee = currentItems.get(row.dataset.id);
     if (!attendee) return;
     if (button.dataset.action === "view") showDetails(attendee.id);
     else if (button.dataset.action === "edit") openForm(attendee);
