@@ -1,12 +1,12 @@
 """Sample running processes with py-spy and say where their time goes, by call out of a package."""
 
 import re
-import shutil
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from local_stack.processes import find_executable
 
 RATE_HZ = 200
 # py-spy's raw format: one line per distinct stack, "frame;frame;...;frame COUNT", root first;
@@ -37,8 +37,7 @@ class Profile:
 
 def py_spy() -> str:
     """The py-spy executable beside this Python, or on PATH."""
-    beside = Path(sys.executable).with_name("py-spy")
-    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    found = find_executable("py-spy")
     if not found:
         raise ProfilerUnavailable("py-spy is not installed: pip install -r bench/requirements.txt")
     return found

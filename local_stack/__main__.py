@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .nginx import NginxMissing, nginx_version
+from .nginx import NginxMissing, find_nginx, nginx_version
 from .stack import LocalStack
 
 STATE_DIR = Path(__file__).resolve().parent.parent / ".local-stack"
@@ -44,24 +44,18 @@ def main() -> int:
     except (RuntimeError, TimeoutError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    from .nginx import find_nginx
-
     print(f"\nThe VDT 2023 attendee directory is up: {stack.url}/")
     print(f"API docs: {stack.url}/api/docs   nginx {nginx_version(find_nginx(install=False))}")
     print(stack.describe())
     print("Press Ctrl-C to stop everything.", flush=True)
     try:
         while not stopping.wait(0.5):
-            dead = [r.name for r in stack.backends if r.process.poll() is not None]
             if stack.nginx_process.poll() is not None:
                 print("nginx exited; stopping.", file=sys.stderr)
                 break
-            if dead:
-                print(f"replica(s) exited: {', '.join(dead)}; nginx routes around them.")
-                for replica in stack.backends:
-                    if replica.name in dead:
-                        stack.start_replica(replica)
-                        print(f"restarted {replica.name}")
+            for replica in [r for r in stack.backends if r.process.poll() is not None]:
+                print(f"replica {replica.name} exited; nginx routes around it. Restarting it.")
+                stack.start_replica(replica)
     except KeyboardInterrupt:
         pass
     finally:

@@ -6,14 +6,13 @@ no mongod binary can be installed; it has no authentication. Which one runs is a
 
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from .processes import free_port, start, stop, wait_until
+from .processes import find_executable, free_port, start, stop, wait_until
 
 
 @dataclass
@@ -52,10 +51,7 @@ class MongoServer:
 
 def _nx_27017_command() -> list[str]:
     """The nx-27017 entry point, preferring the one installed beside this Python."""
-    beside = Path(sys.executable).with_name("nx-27017")
-    if beside.exists():
-        return [str(beside)]
-    found = shutil.which("nx-27017")
+    found = find_executable("nx-27017")
     if found:
         return [found]
     raise RuntimeError("nx-27017 is not installed: pip install nx-27017 (or set MONGO_URI)")

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from webserver.nginx_config import Upstream, render
+from webserver.nginx_config import WRITE_BURST, WRITE_RATE, Upstream, render
 
 from .processes import http_ok, start, stop, wait_until
 
@@ -57,9 +57,6 @@ def write_config(
 ) -> Path:
     """Render nginx.conf for REPLICAS, a list of (port, weight), listening on 127.0.0.1:PORT."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
-    options: dict = {"write_rate": write_rate} if write_rate else {}
-    if write_burst is not None:
-        options["write_burst"] = write_burst
     config = render(
         listen=f"127.0.0.1:{port}",
         ui_root=str(UI_ROOT),
@@ -68,7 +65,8 @@ def write_config(
         access_log=str(runtime_dir / "access.log"),
         error_log=str(runtime_dir / "error.log"),
         user=worker_user(),
-        **options,
+        write_rate=write_rate or WRITE_RATE,
+        write_burst=WRITE_BURST if write_burst is None else write_burst,
     )
     path = runtime_dir / "nginx.conf"
     path.write_text(config)

@@ -2,9 +2,11 @@
 
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +31,19 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, process=Non
             return
         time.sleep(0.1)
     raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
+
+
+def port_open(port: int) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:PORT."""
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def find_executable(name: str) -> str | None:
+    """The program NAME installed beside this Python (its virtualenv), else on PATH, else None."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else shutil.which(name)
 
 
 def http_ok(url: str) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import nginx
 from .mongo_server import MongoServer, start_mongo
-from .processes import free_port, http_ok, start, stop, wait_until
+from .processes import free_port, http_ok, port_open, start, stop, wait_until
 
 MAIN_WEIGHT = 4  # with --canary, each main replica weighs 4 and the canary 1
 CANARY_WEIGHT = 1
@@ -157,6 +157,5 @@ class LocalStack:
 
 def _refuse_busy_port(port: int) -> None:
     """Fail early, and clearly, when something already listens on the port nginx needs."""
-    with socket.socket() as sock:
-        if sock.connect_ex(("127.0.0.1", port)) == 0:
-            raise RuntimeError(f"port {port} on 127.0.0.1 is in use; choose another with PORT=...")
+    if port_open(port):
+        raise RuntimeError(f"port {port} on 127.0.0.1 is in use; choose another with PORT=...")

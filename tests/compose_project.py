@@ -5,6 +5,7 @@ must give the same stack with both. Every call has a timeout; nothing here talks
 over the network (tests send their traffic to the published port on 127.0.0.1 only).
 """
 
+import functools
 import json
 import os
 import secrets
@@ -52,8 +53,9 @@ def engine_problem() -> str | None:
     return None if result.returncode == 0 else (result.stderr.strip() or "docker info failed")
 
 
+@functools.cache
 def compose_command() -> list[str]:
-    """`docker compose` (v2) if the plugin exists, else `docker-compose` (v1)."""
+    """`docker compose` (v2) if the plugin exists, else `docker-compose` (v1); asked once."""
     if docker("compose", "version", timeout=20, check=False).returncode == 0:
         return ["docker", "compose"]
     return ["docker-compose"]

@@ -5,6 +5,7 @@ Written to docs/images.md by tests/test_containers.py. Rebuilds and context prob
 temporary copies of the build contexts, so no tracked file is ever modified.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -15,6 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,13 +81,20 @@ def base_with_pip(python_image: str, offline: bool) -> str:
     return tag
 
 
+@contextlib.contextmanager
+def scratch_copy(context: Path) -> Iterator[Path]:
+    """A throw-away copy of the build context CONTEXT: the probes never touch the checkout."""
+    with tempfile.TemporaryDirectory(prefix="vdt-probe-") as scratch:
+        copy = Path(scratch) / context.name
+        shutil.copytree(context, copy, symlinks=True)
+        yield copy
+
+
 def rebuild_seconds(
     context: Path, changed_file: str, args: dict[str, str], host_network: bool
 ) -> float:
     """Seconds to rebuild CONTEXT after one line is appended to CHANGED_FILE (in a copy)."""
-    with tempfile.TemporaryDirectory(prefix="vdt-rebuild-") as scratch:
-        copy = Path(scratch) / context.name
-        shutil.copytree(context, copy, symlinks=True)
+    with scratch_copy(context) as copy:
         with open(copy / changed_file, "a", encoding="utf-8") as handle:
             handle.write(f"# rebuild probe {uuid.uuid4().hex}\n")  # never seen by the cache
         tag = f"vdt2023/rebuild-probe:{uuid.uuid4().hex[:12]}"
@@ -107,9 +116,7 @@ def _dangling() -> set[str]:
 def context_bytes(context: Path, base_image: str, keep_dockerignore: bool) -> int:
     """Bytes of build context the legacy builder sends for CONTEXT, with or without its
     .dockerignore (on a copy, with a one-line Dockerfile that builds nothing new)."""
-    with tempfile.TemporaryDirectory(prefix="vdt-context-") as scratch:
-        copy = Path(scratch) / context.name
-        shutil.copytree(context, copy, symlinks=True)
+    with scratch_copy(context) as copy:
         if not keep_dockerignore:
             (copy / ".dockerignore").unlink()
         (copy / "Dockerfile.context-probe").write_text(f"FROM {base_image}\n")

@@ -1,8 +1,12 @@
-"""Helpers shared by the whole-stack suites: start a local stack, or skip visibly without nginx."""
+"""Helpers shared by the whole-stack suites: a local stack (or a visible skip without nginx),
+and the request loops that the stack and container suites both drive through nginx."""
 
+import collections
+import threading
 import time
 
 import pytest
+import requests
 
 from local_stack.nginx import NginxMissing, find_nginx
 from local_stack.processes import free_port
@@ -29,6 +33,37 @@ def new_stack(tmp_path_factory, name: str, **options) -> LocalStack:
         extra_env={"STATS_FLUSH_SECONDS": "0"},
         **options,
     )
+
+
+def served_by(session: requests.Session, url: str, count: int, timeout: float = 10):
+    """GET URL COUNT times (each must answer 200); count the replicas named in X-Served-By."""
+    seen = collections.Counter()
+    for _ in range(count):
+        response = session.get(url, timeout=timeout)
+        assert response.status_code == 200, response.text
+        seen[response.headers["X-Served-By"]] += 1
+    return seen
+
+
+def stream(
+    url: str, statuses: list, stop: threading.Event, limit: int = 100_000, timeout: float = 15
+) -> None:
+    """GET URL until STOP is set or LIMIT requests were sent, recording each status (0 = none)."""
+    with requests.Session() as session:
+        while not stop.is_set() and len(statuses) < limit:
+            try:
+                statuses.append(session.get(url, timeout=timeout).status_code)
+            except requests.RequestException:
+                statuses.append(0)
+            time.sleep(0.005)
+
+
+def wait_for(statuses: list, count: int, timeout: float = 30) -> None:
+    """Wait until the stream has recorded COUNT answers."""
+    deadline = time.monotonic() + timeout
+    while len(statuses) < count:
+        assert time.monotonic() < deadline, f"only {len(statuses)} answers in {timeout} s"
+        time.sleep(0.01)
 
 
 def wait_for_write_budget() -> None:

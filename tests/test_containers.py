@@ -6,8 +6,6 @@ else in the offline mode (local base images + nx-27017, compose.offline.yaml); t
 printed. Traffic goes only to the webserver's published port on 127.0.0.1.
 """
 
-import collections
-import socket
 import threading
 import time
 
@@ -35,8 +33,9 @@ from image_report import (
     import_seconds,
     rebuild_seconds,
 )
+from stack_helpers import served_by, stream, wait_for
 
-from local_stack.processes import free_port
+from local_stack.processes import free_port, port_open
 
 pytestmark = pytest.mark.containers
 
@@ -63,16 +62,9 @@ def say(config, line: str) -> None:
 def failed_upstream_log(project: ComposeProject) -> str:
     """nginx's log lines about failed upstream tries, for an assertion message."""
     (webserver,) = project.containers("webserver")
-    logs = docker("logs", "--tail", "400", webserver["Id"]).stderr.splitlines()
-    logs += docker("logs", "--tail", "400", webserver["Id"]).stdout.splitlines()
-    return "\n".join(line for line in logs if " 200 " not in line and "[warn]" not in line)[-4000:]
-
-
-def port_open(port: int) -> bool:
-    """True when something accepts TCP connections on 127.0.0.1:PORT."""
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    logs = docker("logs", "--tail", "400", webserver["Id"])
+    lines = logs.stderr.splitlines() + logs.stdout.splitlines()
+    return "\n".join(line for line in lines if " 200 " not in line and "[warn]" not in line)[-4000:]
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +107,8 @@ def project(mode, tmp_path_factory, pytestconfig, volumes_before, mongo_port_was
         started = time.monotonic()
         stack.compose("build", "--parallel", timeout=900)
         built = time.monotonic()
-        stack.compose("up", "--build", "-d", "--scale", f"backend={REPLICAS}", timeout=600)
+        # Built just above: `up` only starts them (no second pass through the build contexts).
+        stack.compose("up", "-d", "--scale", f"backend={REPLICAS}", timeout=600)
         remove_replaced(previous, ours)
         stack.wait_healthy({"webserver": 1, "backend": REPLICAS, "database": 1}, timeout=120)
         say(
@@ -126,35 +119,6 @@ def project(mode, tmp_path_factory, pytestconfig, volumes_before, mongo_port_was
         yield stack
     finally:
         stack.down()
-
-
-def served_by(session: requests.Session, url: str, count: int) -> collections.Counter:
-    """GET URL COUNT times; count the replicas named in X-Served-By."""
-    seen = collections.Counter()
-    for _ in range(count):
-        response = session.get(url, timeout=10)
-        assert response.status_code == 200, response.text
-        seen[response.headers["X-Served-By"]] += 1
-    return seen
-
-
-def stream(url: str, statuses: list, stop: threading.Event, limit: int = 100_000) -> None:
-    """GET URL until STOP is set or LIMIT requests were sent, recording each status (0 = none)."""
-    with requests.Session() as session:
-        while not stop.is_set() and len(statuses) < limit:
-            try:
-                statuses.append(session.get(url, timeout=15).status_code)
-            except requests.RequestException:
-                statuses.append(0)
-            time.sleep(0.005)
-
-
-def wait_for(statuses: list, count: int, timeout: float = 30) -> None:
-    """Wait until the stream has recorded COUNT answers."""
-    deadline = time.monotonic() + timeout
-    while len(statuses) < count:
-        assert time.monotonic() < deadline, f"only {len(statuses)} answers in {timeout} s"
-        time.sleep(0.01)
 
 
 def hostnames(project: ComposeProject, service: str) -> set[str]:

@@ -5,12 +5,12 @@ meant to break the rules), the Compose Spec schema on the compose files, shellch
 shell scripts when it is installed (Debian package `shellcheck`).
 """
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from local_stack.processes import find_executable
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES = ["backend/Dockerfile", "webserver/Dockerfile", "database/standin/Dockerfile"]
@@ -19,8 +19,7 @@ COMPOSE_FILES = ["compose.yaml", "compose.offline.yaml"]
 
 def tool(name: str) -> str:
     """The linter NAME from this virtualenv or PATH; skip, visibly, when it is not installed."""
-    beside = Path(sys.executable).with_name(name)
-    found = str(beside) if beside.exists() else shutil.which(name)
+    found = find_executable(name)
     if not found:
         pytest.skip(f"{name} is not installed (make .venv/.installed, or apt-get install {name})")
     return found

@@ -7,24 +7,21 @@ import time
 
 import pytest
 import requests
-from stack_helpers import REPLICAS, new_stack, wait_for_write_budget
+from stack_helpers import (
+    REPLICAS,
+    new_stack,
+    served_by,
+    stream,
+    wait_for,
+    wait_for_write_budget,
+)
 
 pytestmark = pytest.mark.stack
 
 
-def _served_by(http, url: str, count: int) -> collections.Counter:
-    """GET URL COUNT times and count the replicas named in X-Served-By."""
-    seen = collections.Counter()
-    for _ in range(count):
-        response = http.get(url, timeout=5)
-        assert response.status_code == 200
-        seen[response.headers["X-Served-By"]] += 1
-    return seen
-
-
 def test_round_robin_splits_30_gets_evenly(stack, http):
     """30 GETs over 3 replicas: each gets 10 ± 1, as the X-Served-By header shows."""
-    seen = _served_by(http, f"{stack.url}/api/whoami", 30)
+    seen = served_by(http, f"{stack.url}/api/whoami", 30, timeout=5)
     assert len(seen) == REPLICAS, seen
     assert all(9 <= n <= 11 for n in seen.values()), seen
     addresses = {http.get(f"{stack.url}/api/whoami").headers["X-Upstream-Addr"] for _ in range(6)}
@@ -33,39 +30,30 @@ def test_round_robin_splits_30_gets_evenly(stack, http):
 
 def test_replica_split_is_reported_by_the_api(stack, http):
     """/api/replicas, kept in MongoDB with $inc, names every replica with its share."""
-    _served_by(http, f"{stack.url}/api/whoami", 9)
+    served_by(http, f"{stack.url}/api/whoami", 9, timeout=5)
     split = http.get(f"{stack.url}/api/replicas").json()
     names = {r["replica"].rsplit("/", 1)[-1] for r in split["replicas"]}
     assert names == {r.name for r in stack.backends}
     assert all(r["requests"] >= 3 for r in split["replicas"])
 
 
-def _stream(url: str, count: int, statuses: list, stop_after: float = 60.0) -> None:
-    """GET URL COUNT times in a row (bounded in time), recording each status (0 = no answer)."""
-    deadline = time.monotonic() + stop_after
-    with requests.Session() as session:
-        for _ in range(count):
-            if time.monotonic() > deadline:
-                break
-            try:
-                statuses.append(session.get(url, timeout=10).status_code)
-            except requests.RequestException:
-                statuses.append(0)
-            time.sleep(0.005)
-
-
 def test_kill_9_of_a_replica_during_200_gets_loses_none(tmp_path_factory):
     """kill -9 one replica mid-stream: all 200 GETs still answer 2xx (nginx retries the next)."""
     with new_stack(tmp_path_factory, "failover") as failover:
         statuses: list[int] = []
+        stop = threading.Event()
+        url = f"{failover.url}/api/attendees?per_page=5"
         reader = threading.Thread(
-            target=_stream, args=(f"{failover.url}/api/attendees?per_page=5", 200, statuses)
+            target=stream, args=(url, statuses, stop, 200), kwargs={"timeout": 10}
         )
         reader.start()
-        while len(statuses) < 50:
-            time.sleep(0.01)
-        killed = failover.kill_replica(0)
-        reader.join(90)
+        try:
+            wait_for(statuses, 50)
+            killed = failover.kill_replica(0)
+            reader.join(90)
+        finally:
+            stop.set()
+            reader.join(30)
         assert len(statuses) == 200
         bad = [s for s in statuses if not 200 <= s < 300]
         assert bad == [], f"{len(bad)} failed requests after killing {killed.name}"
@@ -200,7 +188,7 @@ def test_canary_pool_gets_its_weight(tmp_path_factory):
     """--canary: two main replicas at weight 4 and a canary at 1 split 90 GETs 40/40/10."""
     with new_stack(tmp_path_factory, "canary", replicas=2, canary=True) as canary:
         with requests.Session() as http:
-            seen = _served_by(http, f"{canary.url}/api/whoami", 90)
+            seen = served_by(http, f"{canary.url}/api/whoami", 90, timeout=5)
         by_role = {name.rsplit("/", 1)[-1]: n for name, n in seen.items()}
         assert by_role == {"backend-1": 40, "backend-2": 40, "canary": 10}, seen
 
