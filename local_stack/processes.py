@@ -1,5 +1,6 @@
 """Small helpers to start child processes on free 127.0.0.1 ports and wait for them."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -79,8 +80,13 @@ def start(args: list[str], log_path: Path, env: dict | None = None) -> subproces
 
 
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Stop a process group: SIGTERM, then SIGKILL if it has not exited within TIMEOUT."""
+    """Stop a process group: SIGTERM, then SIGKILL if it has not exited within TIMEOUT.
+
+    A group whose leader already exited may still hold its children: they are killed.
+    """
     if process.poll() is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         return
     try:
         os.killpg(process.pid, signal.SIGTERM)
