@@ -12,7 +12,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Create the application: settings from the environment, then test overrides."""
-    from . import attendees, db, errors, health, openapi, replicas, request_log
+    from . import attendees, db, errors, health, metrics, openapi, replicas, request_log
     from .config import Settings
 
     app = Flask(__name__)
@@ -25,6 +25,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.compact = True
 
     request_log.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
     db.init_app(app)
     replicas.init_app(app)

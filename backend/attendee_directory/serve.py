@@ -10,6 +10,8 @@ environment:
 - WEB_THREADS (4): threads per worker that run requests (Flask and pymongo block).
 - GRACEFUL_TIMEOUT (20): seconds in-flight requests get to finish after SIGTERM before the
   workers are killed; compose's stop_grace_period (30 s) is longer.
+- PROMETHEUS_MULTIPROC_DIR: where the workers keep their metrics (emptied at start); unset,
+  a fresh directory under the temporary directory, removed at exit. See metrics_dir.
 - LOG_LEVEL (info): the server's log level; the app's own log (access lines included) is
   configured by the app, see attendee_directory.request_log.
 """
@@ -24,6 +26,7 @@ from granian.log import LogLevels
 from granian.server import Server
 
 from .config import ConfigError, log_level, number
+from .metrics_dir import prepare_metrics_dir, remove_metrics_dir
 from .worker_process import mark_server_process
 
 WSGI_APP = "attendee_directory.wsgi:app"
@@ -71,7 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     # normal exit runs its atexit hooks, so the replica's last request counts are written.
     multiprocessing.set_start_method("spawn", force=True)
     mark_server_process()
-    Server(**options).serve()
+    # Before any worker starts: the workers inherit the variable and write their files there.
+    made = prepare_metrics_dir()
+    try:
+        Server(**options).serve()
+    finally:
+        remove_metrics_dir(made)
     return 0
 
 

@@ -1,0 +1,194 @@
+"""Prometheus metrics of one replica, added up over its worker processes, served at /metrics.
+
+Prometheus scrapes each replica directly (compose: DNS discovery of the service "backend");
+nginx proxies only /api/ and /readyz, so the front door answers /metrics with 404.
+
+Latency buckets, in seconds: most answers of this service take 1-10 ms (one indexed MongoDB
+call, or none); 1 s is the MongoDB timeout (the JSON 503 path) and 2 s nginx's read timeout,
+after which nginx has already given up and tried another replica. The buckets are dense below
+10 ms, where the service lives, mark both timeouts, and stop at 5 s, beyond which every answer
+is equally too late. The p99 alert's threshold (0.5 s) is a bucket bound, so it is exact.
+"""
+
+import os
+import platform
+import time
+from importlib.metadata import PackageNotFoundError, version
+
+from flask import Blueprint, Flask, Response, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from pymongo import monitoring
+from pymongo.errors import PyMongoError
+
+from .metrics_dir import MULTIPROC_VARIABLE, mark_dead_workers
+
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+# One MongoDB command: sub-millisecond on a warm connection; 1 s is the server-selection and
+# connect timeout, 5 s the socket timeout (db.py).
+MONGO_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# A request no route matched (404 and the like): one label value, whatever the path, so that
+# scanners cannot grow the number of series.
+UNMATCHED = "unmatched"
+_ROUTE = "attendee_directory.route"
+
+REQUESTS = Counter(
+    "attendee_directory_http_requests",
+    "HTTP requests answered, by route template, method and status.",
+    ["route", "method", "status"],
+)
+LATENCY = Histogram(
+    "attendee_directory_http_request_duration_seconds",
+    "Time from the request reaching the app to its response being ready.",
+    ["route", "method"],
+    buckets=REQUEST_BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "attendee_directory_http_requests_in_flight",
+    "Requests being handled now, over the replica's running workers.",
+    multiprocess_mode="livesum",
+)
+MONGO_LATENCY = Histogram(
+    "attendee_directory_mongodb_command_duration_seconds",
+    "MongoDB commands by name, successful or not, as pymongo's command monitoring timed them.",
+    ["command"],
+    buckets=MONGO_BUCKETS,
+)
+MONGO_ERRORS = Counter(
+    "attendee_directory_mongodb_command_errors",
+    "MongoDB commands that failed (server error, timeout, connection lost), by name.",
+    ["command"],
+)
+DATABASE_READY = Gauge(
+    "attendee_directory_database_ready",
+    "1 if the replica's MongoDB ping succeeded at the last scrape, else 0.",
+    multiprocess_mode="livemostrecent",
+)
+# The client's Info type has no multiprocess mode: a gauge fixed at 1 carries the labels.
+BUILD_INFO = Gauge(
+    "attendee_directory_build_info",
+    "Always 1: the replica's name and the versions it runs.",
+    ["replica", "version", "python", "granian"],
+    multiprocess_mode="max",
+)
+
+bp = Blueprint("metrics", __name__)
+
+
+class CommandMetrics(monitoring.CommandListener):
+    """Times every MongoDB command this process sends and counts the ones that fail."""
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        """Nothing to do: the finished events carry the duration."""
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Record a command's duration."""
+        MONGO_LATENCY.labels(event.command_name).observe(event.duration_micros / 1e6)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Record a failed command's duration and count the failure."""
+        MONGO_LATENCY.labels(event.command_name).observe(event.duration_micros / 1e6)
+        MONGO_ERRORS.labels(event.command_name).inc()
+
+
+_listener_registered = False
+
+
+def _register_command_listener() -> None:
+    """Register the listener once per process, for every MongoClient created after this."""
+    global _listener_registered
+    if not _listener_registered:
+        monitoring.register(CommandMetrics())
+        _listener_registered = True
+
+
+class MetricsMiddleware:
+    """Wraps the WSGI app: in-flight, latency and the count of every request, errors included."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        """Serve one request and record it, whatever the app answered."""
+        status = ["500"]
+
+        def recording_start_response(status_line, headers, exc_info=None):
+            status[0] = status_line.split(" ", 1)[0]
+            return start_response(status_line, headers, exc_info)
+
+        started = time.perf_counter()
+        IN_FLIGHT.inc()
+        try:
+            return self.wsgi_app(environ, recording_start_response)
+        finally:
+            IN_FLIGHT.dec()
+            method = environ.get("REQUEST_METHOD", "")
+            method = method if method in METHODS else "other"
+            route = environ.get(_ROUTE, UNMATCHED)
+            LATENCY.labels(route, method).observe(time.perf_counter() - started)
+            REQUESTS.labels(route, method, status[0]).inc()
+
+
+def _remember_route() -> None:
+    """Note the matched route's template (/api/attendees/<id>), not the path, for the labels."""
+    rule = request.url_rule
+    request.environ[_ROUTE] = rule.rule if rule is not None else UNMATCHED
+
+
+def _database_ready() -> int:
+    """Ping MongoDB as /readyz does: 1 if it answers, else 0."""
+    from .db import get_mongo
+
+    try:
+        get_mongo().client().admin.command("ping")
+    except PyMongoError:
+        return 0
+    return 1
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Every metric of this replica, summed over its workers, in Prometheus' text format."""
+    DATABASE_READY.set(_database_ready())
+    directory = os.environ.get(MULTIPROC_VARIABLE)
+    if directory:
+        mark_dead_workers(directory)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+    else:  # one process (the test client, a plain WSGI server): the default registry
+        registry = REGISTRY
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _granian_version() -> str:
+    """granian's version, or 'none' where the app runs without it."""
+    try:
+        return version("granian")
+    except PackageNotFoundError:
+        return "none"
+
+
+def init_app(app: Flask) -> None:
+    """Count, time and serve: the middleware, the route hook, the MongoDB listener, /metrics."""
+    from . import __version__
+
+    settings = app.config["SETTINGS"]
+    _register_command_listener()
+    directory = os.environ.get(MULTIPROC_VARIABLE)
+    if directory:  # a new worker: a predecessor killed by a signal leaves live gauges behind
+        mark_dead_workers(directory)
+    BUILD_INFO.labels(
+        settings.replica_name, __version__, platform.python_version(), _granian_version()
+    ).set(1)
+    app.before_request(_remember_route)
+    app.wsgi_app = MetricsMiddleware(app.wsgi_app)
+    app.register_blueprint(bp)
