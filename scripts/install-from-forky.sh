@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# install-from-forky.sh PACKAGE[=VERSION]... : put the programs of Debian forky packages on PATH
+# of this bookworm machine, e.g. `scripts/install-from-forky.sh prometheus` for promtool 3.5.3.
+#
+# For self-contained programs (Go binaries such as prometheus, promtool and the exporters): the
+# packages are downloaded without their dependencies, checked by apt against forky's signed
+# Release file, unpacked under $FORKY_ROOT/PACKAGE, and their usr/bin programs linked into
+# /usr/local/bin. dpkg's database and the machine's apt sources stay untouched: apt gets a
+# sources directory, lists and cache of its own (under $FORKY_APT_DIR) with one forky entry on
+# the mirror URI that /etc/apt/sources.list.d/debian.sources names.
+set -euo pipefail
+
+if [[ $# -eq 0 ]]; then
+  echo "usage: $0 PACKAGE[=VERSION]..." >&2
+  exit 2
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-from-forky: not root; cannot install into /usr/local/bin" >&2
+  exit 1
+fi
+FORKY_APT_DIR=${FORKY_APT_DIR:-/var/cache/vdt-forky-apt}
+FORKY_ROOT=${FORKY_ROOT:-/opt/forky}
+
+# The mirror this machine already uses (no registry host is written into the repository).
+mirror=$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
+if [[ -z $mirror ]]; then
+  echo "install-from-forky: no Debian URI in /etc/apt/sources.list.d/debian.sources" >&2
+  exit 1
+fi
+mkdir -p "$FORKY_APT_DIR"/{sources,lists/partial,cache/archives/partial,debs}
+cat >"$FORKY_APT_DIR/sources/forky.sources" <<SOURCES
+Types: deb
+URIs: $mirror
+Suites: forky
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SOURCES
+# SourceList=/dev/null: only the forky entry, not the machine's bookworm ones.
+# Check-Valid-Until=false: the mirror's forky Release file is past its Valid-Until date.
+apt_opts=(
+  -o "Dir::Etc::SourceList=/dev/null"
+  -o "Dir::Etc::SourceParts=$FORKY_APT_DIR/sources"
+  -o "Dir::State::Lists=$FORKY_APT_DIR/lists"
+  -o "Dir::Cache=$FORKY_APT_DIR/cache"
+  -o "Acquire::Check-Valid-Until=false"
+)
+apt-get "${apt_opts[@]}" update -qq
+work=$(mktemp -d "$FORKY_APT_DIR/debs/XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# apt downloads as its sandbox user _apt, which must be able to write here.
+chown _apt "$work" 2>/dev/null || true
+cd "$work"
+apt-get "${apt_opts[@]}" download -qq "$@"
+for deb in ./*.deb; do
+  package=$(dpkg-deb -f "$deb" Package)
+  rm -rf "${FORKY_ROOT:?}/$package"
+  mkdir -p "$FORKY_ROOT/$package"
+  dpkg-deb -x "$deb" "$FORKY_ROOT/$package"
+  for program in "$FORKY_ROOT/$package"/usr/bin/*; do
+    [[ -e $program ]] && ln -sf "$program" "/usr/local/bin/$(basename "$program")"
+  done
+  echo "install-from-forky: $package $(dpkg-deb -f "$deb" Version) in $FORKY_ROOT/$package"
+done
