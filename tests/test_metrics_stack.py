@@ -1,5 +1,7 @@
 """Metrics through the real stack: the replicas serve /metrics, the front door does not."""
 
+import socket
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from stack_helpers import served_by
@@ -42,3 +44,26 @@ def test_per_replica_counters_add_up_to_the_requests_sent_through_nginx(stack, h
     for served_name, count in seen.items():
         # X-Served-By is "<host>/<replica name>" (see /api/whoami).
         assert grew[served_name.rsplit("/", 1)[-1]] == count, (seen, grew)
+
+
+def _get_unix(socket_path, target: str) -> tuple[int, str]:
+    """GET TARGET from the HTTP server on the unix socket SOCKET_PATH: (status, body)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        client.connect(str(socket_path))
+        client.sendall(f"GET {target} HTTP/1.0\r\nHost: status\r\n\r\n".encode())
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    head, _, body = answer.decode().partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_stub_status_is_on_its_own_listener_only(stack, http):
+    """nginx's counters answer on the status socket; the front door knows no such page."""
+    status, body = _get_unix(stack.state_dir / "nginx" / "status.sock", "/stub_status")
+    assert status == 200
+    assert body.startswith("Active connections:")
+    assert _get_unix(stack.state_dir / "nginx" / "status.sock", "/api/whoami")[0] == 404
+    for path in ("/stub_status", "/nginx_status", "/status"):
+        assert http.get(f"{stack.url}{path}", timeout=5).status_code == 404

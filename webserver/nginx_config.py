@@ -25,6 +25,8 @@ WRITE_BURST = 20
 # a read in READ_TIMEOUT is hung and the read goes on to the next one, within READ_BUDGET for all
 # tries; a write is never retried and gets its 504 after WRITE_TIMEOUT.
 READ_TIMEOUT = "2s"
+# The container's stub_status listener for the nginx exporter; compose never publishes it.
+STATUS_PORT = 8081
 READ_BUDGET = "5s"
 WRITE_TIMEOUT = "5s"
 
@@ -115,11 +117,14 @@ def render(
     user: str | None = None,
     write_rate: str = WRITE_RATE,
     write_burst: int = WRITE_BURST,
+    status_listen: str | None = None,
 ) -> str:
     """Fill the template; every placeholder must be given (Template.substitute raises if not)."""
     return Template(TEMPLATE.read_text()).substitute(
         user_line=f"user {user};" if user else "# runs as the user that starts it (non-root)",
         listen=listen,
+        # stub_status: a unix socket in the runtime directory unless told (no port to collide).
+        status_listen=status_listen or f"unix:{runtime_dir}/status.sock",
         ui_root=ui_root,
         runtime_dir=runtime_dir,
         access_log=access_log,
@@ -151,6 +156,7 @@ def render_container() -> str:
     """
     return render(
         listen="8080",
+        status_listen=f"{STATUS_PORT}",
         ui_root="/usr/share/nginx/html",
         runtime_dir="/tmp/nginx",  # noqa: S108 (a tmpfs of its own in the container)
         resolver="127.0.0.11 valid=2s ipv6=off",
