@@ -3,10 +3,12 @@
 import logging
 import os
 import threading
+import time
 
 from flask import Flask, current_app
 from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
 from .config import Settings
 
@@ -15,6 +17,51 @@ log = logging.getLogger(__name__)
 ATTENDEES = "attendees"
 REPLICAS = "replicas"
 META = "meta"
+
+# After a server selection failed, requests answer 503 at once for this long instead of each
+# waiting MONGO_TIMEOUT_MS: with every worker thread in a 2 s wait, even /healthz and
+# /api/whoami queued behind them. It matches the Retry-After: 1 of the 503.
+FAIL_FAST_SECONDS = 1.0
+
+
+class DatabaseUnavailable(ConnectionFailure):
+    """The database was unreachable moments ago; this request did not wait to find out again."""
+
+
+class FailFast:
+    """A circuit breaker: open for FAIL_FAST_SECONDS after a failed server selection.
+
+    When the interval is over, one request (the probe) tries the database while the others
+    keep failing fast; the probe's success closes the breaker, its failure opens it again.
+    """
+
+    def __init__(self, seconds: float = FAIL_FAST_SECONDS):
+        self.seconds = seconds
+        self._lock = threading.Lock()
+        self._open_until: float | None = None  # None: closed
+        self._probing = False
+
+    def enter(self) -> bool:
+        """Raise DatabaseUnavailable while open; True if this caller is the probe."""
+        with self._lock:
+            if self._open_until is None:
+                return False
+            if self._probing or time.monotonic() < self._open_until:
+                raise DatabaseUnavailable("the database was unreachable moments ago")
+            self._probing = True
+            return True
+
+    def trip(self) -> None:
+        """Open the breaker: a server selection just failed."""
+        with self._lock:
+            self._open_until = time.monotonic() + self.seconds
+            self._probing = False
+
+    def close(self) -> None:
+        """Close the breaker: the database answered."""
+        with self._lock:
+            self._open_until = None
+            self._probing = False
 
 
 class Mongo:
@@ -26,6 +73,7 @@ class Mongo:
         self._client: MongoClient | None = None
         self._pid: int | None = None
         self._prepared = False
+        self.breaker = FailFast()
 
     def client(self) -> MongoClient:
         """Return this process's client, creating it on first use (and again after a fork)."""
@@ -46,8 +94,33 @@ class Mongo:
                     self._prepared = False
         return self._client
 
+    def available(self) -> None:
+        """Fail fast (DatabaseUnavailable) while the breaker is open; the probe pings first."""
+        if self.breaker.enter():
+            try:
+                self.client().admin.command("ping")
+            except BaseException:
+                self.breaker.trip()  # whatever went wrong, the next probe gets its turn later
+                raise
+            self.breaker.close()
+
+    def ping(self) -> None:
+        """Ping the server (readiness), failing fast while the breaker is open."""
+        self.available()
+        try:
+            self.client().admin.command("ping")
+        except PyMongoError as exc:
+            self.failed(exc)
+            raise
+
+    def failed(self, exc: PyMongoError) -> None:
+        """Note a failed operation: a failed server selection opens the breaker."""
+        if isinstance(exc, ServerSelectionTimeoutError):
+            self.breaker.trip()
+
     def database(self) -> Database:
         """Return the configured database, preparing it (indexes, first-start seed) once."""
+        self.available()
         database = self.client()[self.settings.mongo_db]
         if not self._prepared:
             with self._lock:

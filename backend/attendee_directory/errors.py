@@ -2,9 +2,12 @@
 
 import logging
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify
 from pymongo.errors import ConnectionFailure, PyMongoError
 from werkzeug.exceptions import HTTPException
+
+from .db import get_mongo
+from .request_log import one_line, request_target
 
 log = logging.getLogger(__name__)
 
@@ -57,20 +60,25 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _database_error(exc: PyMongoError) -> Response:
     """Map a lost or unreachable database to 503, so that clients retry instead of failing."""
+    get_mongo().failed(exc)
     if isinstance(exc, ConnectionFailure):
-        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
-        response = error_response(
-            503, "database_unavailable", "the database cannot be reached; retry shortly"
-        )
-        response.headers["Retry-After"] = "1"
-        return response
-    log.exception("database error on %s %s", request.method, request.path)
+        # The path comes from the client: escaped, so that it cannot forge a log line.
+        log.warning("database unavailable on %s: %s", request_target(), one_line(str(exc)))
+        return unavailable("the database cannot be reached; retry shortly")
+    log.exception("database error on %s", request_target())
     return error_response(500, "database_error", "the database rejected the operation")
+
+
+def unavailable(message: str) -> Response:
+    """The 503 for a database that cannot be reached, with the Retry-After that clients honour."""
+    response = error_response(503, "database_unavailable", message)
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def _unexpected(exc: Exception) -> Response:
     """Last resort: log the traceback and answer with the shared shape, never an HTML page."""
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error on %s", request_target())
     return error_response(500, "internal_error", "unexpected server error")
 
 
