@@ -443,8 +443,12 @@ function formValues() {
   const elements = form().elements;
   const values = {};
   for (const name of FIELDS) {
+    // The API refuses spaces at either end of a text (so that maxLength means what it says);
+    // the spaces a person types around a name are trimmed here instead.
     values[name] =
-      name === "year_of_birth" ? yearValue(elements[name]) : elements[name].value || undefined;
+      name === "year_of_birth"
+        ? yearValue(elements[name])
+        : elements[name].value.trim() || undefined;
   }
   return values;
 }
