@@ -191,6 +191,7 @@ def test_the_documented_pattern_is_the_validators_rule(client, attendee_body, va
         ("a\uff20b@example.edu", False),
         ("an\u200b@example.edu", False),
         ("a n@example.edu", False),
+        ("an\U000e0041@example.edu", False),  # a tag character: emails stay in the BMP
     ],
 )
 def test_the_documented_email_pattern_is_the_validators_rule(client, attendee_body, email, valid):
