@@ -18,9 +18,9 @@ from local_stack.processes import find_executable
 pytestmark = pytest.mark.stack
 
 SEED = 20230601
-MAX_EXAMPLES = 30  # per operation and phase: about 700 requests, 20-30 s a run on 2 cores
+MAX_EXAMPLES = 50  # per operation and phase: about 800 cases, about 30 s a run on 2 cores
 # Every run generates at least this many cases; fewer would mean schemathesis tested little.
-MIN_CASES = 300
+MIN_CASES = 500
 RUN_TIMEOUT_SECONDS = 300
 
 
