@@ -63,8 +63,15 @@ def run_schemathesis(base_url: str, report_dir, *extra: str) -> dict:
         str(junit),
         *extra,
     ]
+    # Started in the report directory: its caches (.schemathesis, .hypothesis) stay out of the
+    # checkout.
     done = subprocess.run(
-        command, capture_output=True, text=True, timeout=RUN_TIMEOUT_SECONDS, check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_SECONDS,
+        check=False,
+        cwd=report_dir,
     )
     output = done.stdout + done.stderr
     (report_dir / "output.txt").write_text(output)
