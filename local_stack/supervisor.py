@@ -56,8 +56,7 @@ class Supervisor:
         if self.stack.nginx_process.poll() is not None:
             self.say("nginx exited; stopping.")
             return False
-        for replica in self.stack.backends:
-            self._check_replica(replica)
+        # The database first: every replica needs it, and a replica's probe may take a second.
         database = self.stack.database
         if database is not None and database.process is not None:
             if database.process.poll() is not None:
@@ -67,6 +66,8 @@ class Supervisor:
                 )
                 database.restart()
                 self._count("database exited")
+        for replica in self.stack.backends:
+            self._check_replica(replica)
         return True
 
     def _check_replica(self, replica: Replica) -> None:
