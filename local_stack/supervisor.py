@@ -10,6 +10,7 @@ Checked every INTERVAL seconds:
   and data; the replicas reconnect by themselves (pymongo retries server selection).
 """
 
+import subprocess
 import threading
 import time
 import urllib.error
@@ -55,8 +56,7 @@ class Supervisor:
         if self.stack.nginx_process.poll() is not None:
             self.say("nginx exited; stopping.")
             return False
-        for replica in self.stack.backends:
-            self._check_replica(replica)
+        # The database first: every replica needs it, and a replica's probe may take a second.
         database = self.stack.database
         if database is not None and database.process is not None:
             if database.process.poll() is not None:
@@ -66,6 +66,8 @@ class Supervisor:
                 )
                 database.restart()
                 self._count("database exited")
+        for replica in self.stack.backends:
+            self._check_replica(replica)
         return True
 
     def _check_replica(self, replica: Replica) -> None:
@@ -104,8 +106,12 @@ class Supervisor:
         """Check every INTERVAL seconds until UNTIL is set."""
         while not until.wait(INTERVAL):
             started = time.monotonic()
-            if not self.check_once():
-                return
+            try:
+                if not self.check_once():
+                    return
+            except (OSError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:
+                # e.g. the database died again while it was being restarted: try next round.
+                self.say(f"supervisor: a restart failed ({exc}); trying again")
             if time.monotonic() - started > 10 * INTERVAL:
                 self.say("supervisor: a round of checks took over 10 s")
 
