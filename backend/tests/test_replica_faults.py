@@ -100,8 +100,8 @@ def post_chunked(port: int, body: bytes) -> tuple[int, bytes]:
     return raw_request(port, head, chunked(body))
 
 
-def attendee(email: str, padding: int = 0) -> dict:
-    """A valid attendee; PADDING spaces of JSON whitespace make its body longer, still valid."""
+def attendee(email: str) -> dict:
+    """A valid attendee with EMAIL."""
     return {
         "full_name": "Chunked Body",
         "email": email,
