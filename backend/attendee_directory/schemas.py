@@ -94,6 +94,12 @@ _EMAIL_RE = re.compile(EMAIL_PATTERN)
 _FORBIDDEN_RE = re.compile(f"[{FORBIDDEN_CLASS}]")
 
 
+TEXT_RULE = "no control or invisible characters, no space at either end"
+EMAIL_RULE = (
+    "Unique: stored and compared in its NFKC case-folded form (fullwidth letters, any case)"
+)
+
+
 def _plain_text(value: str) -> str:
     """Check the text rule (TEXT_PATTERN), saying which part of it the value breaks."""
     if _TEXT_RE.match(value):
@@ -114,7 +120,7 @@ def _email(value: str) -> str:
     return unicodedata.normalize("NFKC", value).casefold()
 
 
-def _text(max_length: int, description: str) -> object:
+def _text(max_length: int) -> object:
     """A text field type of at most MAX_LENGTH characters under the text rule."""
     return Annotated[
         str,
@@ -126,15 +132,14 @@ def _text(max_length: int, description: str) -> object:
                 "minLength": 1,
                 "maxLength": max_length,
                 "pattern": TEXT_PATTERN,
-                "description": description,
+                "description": TEXT_RULE,
             }
         ),
     ]
 
 
-TEXT_RULE = "no control or invisible characters, no space at either end"
-Text = _text(120, TEXT_RULE)
-FullName = _text(100, TEXT_RULE)
+Text = _text(120)
+FullName = _text(100)
 Email = Annotated[
     str,
     StringConstraints(max_length=254),
@@ -144,7 +149,7 @@ Email = Annotated[
             "type": "string",
             "maxLength": 254,
             "pattern": EMAIL_PATTERN,
-            "description": "Unique: stored and compared in NFKC case-folded form",
+            "description": EMAIL_RULE,
         }
     ),
 ]
@@ -161,8 +166,8 @@ class _Strict(BaseModel):
 class AttendeeIn(_Strict):
     """A complete attendee, as sent to create (POST) or replace (PUT)."""
 
-    full_name: FullName = Field(description="Full name", examples=["Nguyen Van An"])
-    email: Email = Field(description="Unique, compared without case", examples=["an@example.edu"])
+    full_name: FullName = Field(description=f"Full name: {TEXT_RULE}", examples=["Nguyen Van An"])
+    email: Email = Field(description=EMAIL_RULE, examples=["an@example.edu"])
     year_of_birth: Year = Field(description=f"Between {YEAR_MIN} and {YEAR_MAX}")
     gender: Gender
     university: Text = Field(examples=["Hanoi University of Science and Technology"])
