@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from attendee_directory import idempotency
+from attendee_directory.config import ConfigError, Settings
 from attendee_directory.db import ATTENDEES, get_db
 from attendee_directory.idempotency import IDEMPOTENCY_KEYS
 
@@ -155,3 +156,15 @@ def test_a_create_whose_outcome_was_never_recorded_is_replayed(app, client, atte
     with app.app_context():
         record = get_db()[IDEMPOTENCY_KEYS].find_one({"_id": KEY})
     assert record["outcome"]["status"] == 201
+
+
+def test_the_key_lifetime_is_a_setting(monkeypatch):
+    """IDEMPOTENCY_KEY_TTL_SECONDS: 24 h unless set; below 1 s it is refused, naming itself."""
+    monkeypatch.setenv("MONGO_URI", "mongodb://127.0.0.1:27017/")
+    monkeypatch.delenv("IDEMPOTENCY_KEY_TTL_SECONDS", raising=False)
+    assert Settings.from_env().idempotency_key_ttl_seconds == 24 * 3600
+    monkeypatch.setenv("IDEMPOTENCY_KEY_TTL_SECONDS", "600")
+    assert Settings.from_env().idempotency_key_ttl_seconds == 600
+    monkeypatch.setenv("IDEMPOTENCY_KEY_TTL_SECONDS", "0")
+    with pytest.raises(ConfigError, match="IDEMPOTENCY_KEY_TTL_SECONDS"):
+        Settings.from_env()

@@ -189,3 +189,20 @@ def test_concurrent_writes_with_one_etag_have_exactly_one_winner(make_app, atten
     [winner] = [body for status, body in results if status == 200]
     final = apps[0].test_client().get(path_of(created)).get_json()
     assert (final["version"], final["major"]) == (2, winner["major"])
+
+
+def test_the_openapi_document_describes_versions_and_preconditions(client):
+    """The document shows version, ETag, If-Match and 412, and Idempotency-Key on POST."""
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc["components"]["schemas"]["Attendee"]["properties"]["version"]["minimum"] == 1
+    one = doc["paths"]["/api/attendees/{attendee_id}"]
+    for method in ("put", "patch", "delete"):
+        assert "If-Match" in {p["name"] for p in one[method]["parameters"] if p["in"] == "header"}
+        assert one[method]["responses"]["412"]["content"]["application/json"]
+    for method in ("get", "put", "patch"):
+        assert "ETag" in one[method]["responses"]["200"]["headers"]
+    post = doc["paths"]["/api/attendees"]["post"]
+    [key] = post["parameters"]
+    assert (key["name"], key["in"]) == ("Idempotency-Key", "header")
+    created = post["responses"]["201"]["headers"]
+    assert {"ETag", "Location", "Idempotent-Replayed"} <= set(created)
