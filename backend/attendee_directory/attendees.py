@@ -25,8 +25,9 @@ from .schemas import AttendeeIn, AttendeePatch, ListQuery, field_errors
 bp = Blueprint("attendees", __name__, url_prefix="/api/attendees")
 
 SEARCH_FIELDS = ("full_name", "university", "major")
-# A conditional write loses only to another write that landed between its read and its
-# update, so under N concurrent writers it retries fewer than N times; this bounds the loop.
+# A conditional write loses only when another write lands between its read and its update,
+# and each loss is another request's success, so among N concurrent writers one loses at most
+# N - 1 times; this bounds the loop for any realistic N.
 WRITE_ATTEMPTS = 100
 
 
