@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .nginx import NginxMissing, find_nginx, nginx_version
 from .stack import LocalStack
+from .supervisor import Supervisor
 
 STATE_DIR = Path(__file__).resolve().parent.parent / ".local-stack"
 
@@ -49,13 +50,7 @@ def main() -> int:
     print(stack.describe())
     print("Press Ctrl-C to stop everything.", flush=True)
     try:
-        while not stopping.wait(0.5):
-            if stack.nginx_process.poll() is not None:
-                print("nginx exited; stopping.", file=sys.stderr)
-                break
-            for replica in [r for r in stack.backends if r.process.poll() is not None]:
-                print(f"replica {replica.name} exited; nginx routes around it. Restarting it.")
-                stack.start_replica(replica)
+        Supervisor(stack, say=lambda line: print(line, flush=True)).run(until=stopping)
     except KeyboardInterrupt:
         pass
     finally:

@@ -43,10 +43,20 @@ class MongoServer:
             self.process = None
 
     def restart(self) -> None:
-        """Start the server again on the same port and data directory."""
+        """Start the server again on the same port and data directory.
+
+        stop() reaps a server that died; its pid file would otherwise make nx-27017 refuse to
+        start ("already running") if another process has taken that pid meanwhile.
+        """
         self.stop()
+        _pid_file(self.data_dir).unlink(missing_ok=True)
         self.process = _launch(self.kind, self.data_dir, self.port)
         _wait_ready(self.uri, self.process)
+
+
+def _pid_file(data_dir: Path) -> Path:
+    """Where nx-27017 records its pid; it refuses to start while that pid is alive."""
+    return data_dir / "nx-27017.pid"
 
 
 def _nx_27017_command() -> list[str]:
@@ -69,7 +79,7 @@ def _launch(kind: str, data_dir: Path, port: int) -> subprocess.Popen:
             "--data-dir",
             str(data_dir),
             "--pid-file",
-            str(data_dir / "nx-27017.pid"),
+            str(_pid_file(data_dir)),
             "--host",
             "127.0.0.1",
             "-p",

@@ -1,6 +1,6 @@
 """Small helpers to start child processes on free 127.0.0.1 ports and wait for them."""
 
-import ctypes
+import contextlib
 import os
 import shutil
 import signal
@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from attendee_directory.worker_process import set_parent_death_signal
 
 
 def free_port() -> int:
@@ -55,15 +57,9 @@ def http_ok(url: str) -> bool:
         return False
 
 
-PR_SET_PDEATHSIG = 1
-
-
 def _die_with_parent() -> None:
     """In the child: ask Linux to send SIGTERM when the parent dies, so nothing is left behind."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the parent's own cleanup still stops it
-        pass
+    set_parent_death_signal(signal.SIGTERM)
 
 
 def start(args: list[str], log_path: Path, env: dict | None = None) -> subprocess.Popen:
@@ -84,8 +80,13 @@ def start(args: list[str], log_path: Path, env: dict | None = None) -> subproces
 
 
 def stop(process: subprocess.Popen, timeout: float = 10.0) -> None:
-    """Stop a process group: SIGTERM, then SIGKILL if it has not exited within TIMEOUT."""
+    """Stop a process group: SIGTERM, then SIGKILL if it has not exited within TIMEOUT.
+
+    A group whose leader already exited may still hold its children: they are killed.
+    """
     if process.poll() is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
         return
     try:
         os.killpg(process.pid, signal.SIGTERM)

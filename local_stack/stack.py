@@ -1,10 +1,12 @@
 """The whole stack on this machine: a database, N backend replicas under granian, and nginx."""
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,7 @@ class Replica:
     port: int
     weight: int
     process: subprocess.Popen | None = field(default=None, repr=False)
+    started: float = 0.0  # time.monotonic() of the last start
 
 
 @dataclass
@@ -115,6 +118,19 @@ class LocalStack:
         """Start (or restart) one replica."""
         log = self.logs / f"{replica.name}.log"
         replica.process = start(self.replica_command(), log, self.replica_env(replica))
+        replica.started = time.monotonic()
+
+    def restart_replica(self, replica: Replica) -> None:
+        """Kill every process of REPLICA's group (the old main process and any worker it left
+        behind), reap it, and start the replica again on its port."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(replica.process.pid, signal.SIGKILL)
+        replica.process.wait(10)
+        self.start_replica(replica)
+
+    def age(self, replica: Replica) -> float:
+        """Seconds since REPLICA was last started."""
+        return time.monotonic() - replica.started
 
     def kill_replica(self, index: int, sig: int = signal.SIGKILL) -> Replica:
         """Send SIG to every process of one replica (SIGKILL: a crash, no goodbye)."""

@@ -184,6 +184,33 @@ def test_nginx_errors_under_api_are_json(tmp_path_factory):
         assert requests.get(f"{stack.url}/nginx-health", timeout=5).status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status", "error"),
+    [
+        ("TRACE", "/api/attendees", {}, 405, "method_not_allowed"),
+        ("GET", "/api/attendees", {"X-Big": "a" * 20_000}, 400, "bad_request"),
+        ("GET", "/api/" + "a" * 9_000, {}, 414, "uri_too_long"),
+    ],
+)
+def test_errors_that_nginx_makes_itself_are_json(stack, http, method, path, headers, status, error):
+    """nginx's own refusals (before any replica sees the request) use the API's JSON shape."""
+    response = http.request(method, f"{stack.url}{path}", headers=headers)
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"] == error
+    assert "X-Served-By" not in response.headers
+
+
+def test_nginx_405_names_the_methods_the_path_allows(stack, http):
+    """TRACE is refused by nginx with the Allow header the backend would send for that path."""
+    one = http.request("TRACE", f"{stack.url}/api/attendees/0123456789abcdef01234567?x=1")
+    assert one.headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, PUT"
+    backend = http.options(f"{stack.url}/api/attendees")
+    listing = http.request("TRACE", f"{stack.url}/api/attendees")
+    assert set(listing.headers["Allow"].split(", ")) == set(backend.headers["Allow"].split(", "))
+    assert "Allow" not in http.get(f"{stack.url}/api/whoami").headers
+
+
 def test_canary_pool_gets_its_weight(tmp_path_factory):
     """--canary: two main replicas at weight 4 and a canary at 1 split 90 GETs 40/40/10."""
     with new_stack(tmp_path_factory, "canary", replicas=2, canary=True) as canary:

@@ -8,6 +8,7 @@ local run lists its replicas' ports, which Debian 12's nginx 1.22 understands.
     python3 nginx_config.py container > /etc/nginx/nginx.conf
 """
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,66 @@ FAILOVER = "max_fails=1 fail_timeout=5s"
 MAX_BODY = "16k"  # the backend's MAX_BODY_BYTES default is the same 16 KiB
 WRITE_RATE = "10r/s"
 WRITE_BURST = 20
+# Proxy timeouts (the template explains how they fit together): a replica that has not answered
+# a read in READ_TIMEOUT is hung and the read goes on to the next one, within READ_BUDGET for all
+# tries; a write is never retried and gets its 504 after WRITE_TIMEOUT.
+READ_TIMEOUT = "2s"
+READ_BUDGET = "5s"
+WRITE_TIMEOUT = "5s"
+
+# The errors nginx produces itself, as the API's JSON error shape: status -> (error, message).
+# 494 is nginx's "request header too large", sent to the client as 400.
+JSON_ERRORS = {
+    400: ("bad_request", "the request could not be parsed"),
+    405: ("method_not_allowed", "the method is not allowed for this resource"),
+    408: ("request_timeout", "the request was not received in time"),
+    411: ("length_required", "send a Content-Length or a chunked body"),
+    413: ("payload_too_large", f"request body larger than {MAX_BODY}"),
+    414: ("uri_too_long", "the request URI is too long"),
+    429: ("too_many_requests", "write rate limit exceeded; retry shortly"),
+    500: ("internal_error", "unexpected server error"),
+    501: ("not_implemented", "the request uses a feature this server does not support"),
+    502: ("bad_gateway", "no backend replica could answer"),
+    503: ("service_unavailable", "the service is unavailable; retry shortly"),
+    504: ("gateway_timeout", "the backend did not answer in time"),
+    505: ("http_version_not_supported", "use HTTP/1.0 or HTTP/1.1"),
+}
+ALSO_SENT_AS = {494: 400}
+
+
+def _error_pages(indent: str, **redirects: str) -> str:
+    """error_page lines sending each status of JSON_ERRORS to its JSON location; REDIRECTS
+    (e.g. s502="= @api_retry") send a status elsewhere instead."""
+    targets = {status: _error_uri(status) for status in JSON_ERRORS}
+    targets.update({status: _error_uri(sent) for status, sent in ALSO_SENT_AS.items()})
+    targets.update({int(key.removeprefix("s")): target for key, target in redirects.items()})
+    by_target: dict[str, list[str]] = {}
+    for status, target in sorted(targets.items()):
+        by_target.setdefault(target, []).append(str(status))
+    return "\n".join(
+        f"{indent}error_page {' '.join(codes)} {target};" for target, codes in by_target.items()
+    )
+
+
+def _error_uri(status: int) -> str:
+    """The internal URI that answers STATUS in JSON. A URI, not a named location: nginx cannot
+    redirect a request whose line it could not read (414, 400) to a named location."""
+    return f"/.errors/{status}"
+
+
+def _error_locations(indent: str) -> str:
+    """One internal location per status of JSON_ERRORS, answering it in the JSON error shape."""
+    blocks = []
+    for status, (error, message) in JSON_ERRORS.items():
+        body = json.dumps({"error": error, "message": message}, separators=(",", ":"))
+        blocks.append(
+            f"{indent}location = {_error_uri(status)} {{\n"
+            f"{indent}    internal;\n"
+            f"{indent}    default_type application/json;\n"
+            f"{indent}    return {status} '{body}';\n"
+            f"{indent}}}"
+        )
+    return "\n".join(blocks)
 
 
 @dataclass(frozen=True)
@@ -69,6 +130,15 @@ def render(
         write_burst=write_burst,
         resolver=f"    resolver {resolver};\n" if resolver else "",
         upstream_servers="\n".join(upstream.line() for upstream in upstreams),
+        read_timeout=READ_TIMEOUT,
+        read_budget=READ_BUDGET,
+        write_timeout=WRITE_TIMEOUT,
+        server_error_pages=_error_pages(" " * 8),
+        # A read that no replica answered gets one more pass; writes leave for their locations.
+        json_error_pages_read=_error_pages(
+            " " * 12, s502="= @api_retry", s418="= @api_write", s419="= @api_write_once"
+        ),
+        json_error_locations=_error_locations(" " * 8),
     )
 
 

@@ -24,6 +24,7 @@ from granian.log import LogLevels
 from granian.server import Server
 
 from .config import ConfigError, log_level, number
+from .worker_process import mark_server_process
 
 WSGI_APP = "attendee_directory.wsgi:app"
 # granian closes a keep-alive connection that stays idle this long. nginx's upstream
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     # would make granian spawn anyway), nothing inherited from this process, and a worker's
     # normal exit runs its atexit hooks, so the replica's last request counts are written.
     multiprocessing.set_start_method("spawn", force=True)
+    mark_server_process()
     Server(**options).serve()
     return 0
 

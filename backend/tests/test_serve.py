@@ -1,16 +1,19 @@
 """The server launcher: settings from the environment, and a real granian process end to end."""
 
+import contextlib
 import json
+import os
 import signal
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 from attendee_directory import serve
 from attendee_directory.db import REPLICAS
 from pymongo import MongoClient
 
-from local_stack.processes import free_port, http_ok, start, wait_until
+from local_stack.processes import free_port, http_ok, port_open, start, wait_until
 
 
 def test_options_come_from_the_environment(monkeypatch):
@@ -69,3 +72,46 @@ def test_replica_serves_then_stops_and_writes_its_counts(settings, tmp_path):
         client.drop_database(settings.mongo_db)
     assert doc is not None, text
     assert doc["requests"] == answered
+
+
+def _workers(pid: int) -> list[int]:
+    """The pids of the worker processes that granian's main process PID spawned, from /proc."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(child) for child in (task / "children").read_text().split()]
+    # multiprocessing also starts a resource tracker; the workers run spawn_main.
+    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _alive(pid: int) -> bool:
+    """True while PID exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_workers_die_with_a_killed_main_process(settings, tmp_path):
+    """kill -9 of granian's main process leaves no worker listening on the replica's port."""
+    port = free_port()
+    env = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "MONGO_URI": settings.mongo_uri,
+        "MONGO_DB": settings.mongo_db,
+        "SEED_ON_START": "false",
+    }
+    process = start([sys.executable, "-m", "attendee_directory.serve"], tmp_path / "r.log", env)
+    try:
+        url = f"http://127.0.0.1:{port}/healthz"
+        wait_until(lambda: http_ok(url), timeout=30, what="replica", process=process)
+        wait_until(lambda: len(_workers(process.pid)) == 2, timeout=30, what="2 workers")
+        workers = _workers(process.pid)
+        process.send_signal(signal.SIGKILL)  # the main process only, not its group
+        process.wait(10)
+        wait_until(lambda: not any(map(_alive, workers)), timeout=10, what="workers to die")
+        wait_until(lambda: not port_open(port), timeout=10, what="the port to close")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
