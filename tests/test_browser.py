@@ -522,3 +522,43 @@ def test_an_add_whose_answer_was_lost_is_retried_with_the_same_key(browser, stac
     listing = http.get(f"{stack.url}/api/attendees", params={"q": token}, timeout=10).json()
     assert listing["total"] == 1
     assert http.delete(f"{stack.url}/api/attendees/{listing['items'][0]['id']}").status_code == 204
+
+
+def test_a_delete_overtaken_by_an_edit_is_refused_and_shows_the_record_as_it_is(
+    browser, stack, http
+):
+    """Delete sends If-Match: after someone else's edit it is refused with the current values
+    shown, and a second Delete deletes the attendee as it is now."""
+    token = uuid.uuid4().hex[:8]
+    attendee = {
+        "full_name": f"Delete Race {token}",
+        "email": f"delete-{token}@example.test",
+        "year_of_birth": 1997,
+        "gender": "male",
+        "university": "Can Tho University",
+        "major": "Biology",
+    }
+    created = http.post(f"{stack.url}/api/attendees", json=attendee, timeout=10).json()
+    url = f"{stack.url}/api/attendees/{created['id']}"
+    open_ui(browser, stack.url + "/")
+    search(browser, token, enter=True)
+    row = f"#rows tr[data-id='{created['id']}']"
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, row), "the attendee is not listed")
+    browser.find_element(By.CSS_SELECTOR, f"{row} button[data-action='delete']").click()
+    wait_open(browser, "delete-dialog")
+
+    new_email = f"moved-{token}@example.test"
+    assert http.patch(url, json={"email": new_email}, timeout=10).status_code == 200
+    browser.find_element(By.ID, "delete-confirm").click()
+    wait(
+        browser,
+        lambda d: "someone else changed" in text_of(d, "#delete-banner").lower(),
+        "no message that someone else changed the attendee",
+    )
+    wait(browser, lambda d: new_email in text_of(d, "#delete-text"), "not the current email")
+    assert is_open(browser, "delete-dialog")
+    assert http.get(url, timeout=10).status_code == 200  # not deleted
+
+    browser.find_element(By.ID, "delete-confirm").click()
+    wait_closed(browser, "delete-dialog")
+    assert http.get(url, timeout=10).status_code == 404
