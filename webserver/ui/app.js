@@ -605,7 +605,8 @@ function reapplyMyValues() {
   fillForm(JSON.parse($("form-conflict").dataset.values || "{}"));
   $("form-conflict").hidden = true;
   hideBanner($("form-banner"));
-  $("form-note").textContent = `Your values are back; saving applies them to version ${editing.version}.`;
+  $("form-note").textContent =
+    `Your values are back; saving applies them to version ${editing.version}.`;
 }
 
 function showFormError(error) {
@@ -633,6 +634,7 @@ function askDelete(attendee) {
   $("delete-dialog").querySelector(".dialog-actions [data-close]").focus();
 }
 
+/** Ask about deleting ATTENDEE as it is now (its version goes into If-Match). */
 function describeDelete(attendee) {
   deleting = attendee;
   $("delete-text").textContent =
