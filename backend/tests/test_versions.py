@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 from attendee_directory.db import ATTENDEES, get_db
-from attendee_directory.schemas import Attendee
+from attendee_directory.schemas import Attendee, AttendeeIn
 from bson import ObjectId
 
 
@@ -101,28 +101,28 @@ def test_delete_with_the_current_etag_deletes_and_then_every_write_is_404(client
         assert response.status_code == 404
 
 
+def store_legacy(app, email: str) -> str:
+    """Store an attendee as the API did before versions existed (no version field); its path."""
+    now = datetime.now(UTC)
+    legacy = {
+        "_id": ObjectId(),
+        "full_name": "Old Record",
+        "email": email,
+        "year_of_birth": 1990,
+        "gender": "female",
+        "university": "Hue University",
+        "major": "Law",
+        "created_at": now,
+        "updated_at": now,
+    }
+    with app.app_context():
+        get_db()[ATTENDEES].insert_one(legacy)
+    return f"/api/attendees/{legacy['_id']}"
+
+
 def test_documents_stored_before_versions_count_as_version_1(app, client):
     """A document without a version field reads as version 1 and accepts If-Match "1" once."""
-    now = datetime.now(UTC)
-    with app.app_context():
-        legacy_id = (
-            get_db()[ATTENDEES]
-            .insert_one(
-                {
-                    "_id": ObjectId(),
-                    "full_name": "Old Record",
-                    "email": "old@example.edu",
-                    "year_of_birth": 1990,
-                    "gender": "female",
-                    "university": "Hue University",
-                    "major": "Law",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-            .inserted_id
-        )
-    path = f"/api/attendees/{legacy_id}"
+    path = store_legacy(app, "old@example.edu")
     read = client.get(path)
     assert (read.get_json()["version"], read.headers["ETag"]) == (1, '"1"')
     listed = client.get("/api/attendees").get_json()["items"]
@@ -130,9 +130,14 @@ def test_documents_stored_before_versions_count_as_version_1(app, client):
     changed = client.patch(path, json={"major": "Economics"}, headers={"If-Match": '"1"'})
     assert changed.status_code == 200
     assert (changed.get_json()["version"], changed.headers["ETag"]) == (2, '"2"')
-    stale = client.patch(path, json={"major": "Music"}, headers={"If-Match": '"1"'})
+    fields = {name: read.get_json()[name] for name in AttendeeIn.model_fields}
+    stale = client.put(path, json={**fields, "major": "Music"}, headers={"If-Match": '"1"'})
     assert stale.status_code == 412
     assert client.get(path).get_json()["major"] == "Economics"
+    other = store_legacy(app, "older@example.edu")
+    assert client.delete(other, headers={"If-Match": '"2"'}).status_code == 412
+    assert client.delete(other, headers={"If-Match": '"1"'}).status_code == 204
+    assert client.get(other).status_code == 404
 
 
 def _ready_replicas(make_app, count: int) -> list:
@@ -170,16 +175,21 @@ def test_concurrent_patches_lose_nothing_and_each_answer_shows_its_own_write(
     assert final["major"] == last_write["major"]
 
 
-def test_concurrent_writes_with_one_etag_have_exactly_one_winner(make_app, attendee_body):
+@pytest.mark.parametrize("legacy", [False, True], ids=["versioned", "stored-before-versions"])
+def test_concurrent_writes_with_one_etag_have_exactly_one_winner(make_app, attendee_body, legacy):
     """20 PATCHes at once, all with If-Match "1": one 200 and nineteen 412, one change stored."""
     apps = _ready_replicas(make_app, 4)
-    created = apps[0].test_client().post("/api/attendees", json=attendee_body()).get_json()
+    if legacy:
+        path = store_legacy(apps[0], "old@example.edu")
+    else:
+        created = apps[0].test_client().post("/api/attendees", json=attendee_body())
+        path = created.headers["Location"]
 
     def patch(n: int):
         response = (
             apps[n % len(apps)]
             .test_client()
-            .patch(path_of(created), json={"major": f"Major {n}"}, headers={"If-Match": '"1"'})
+            .patch(path, json={"major": f"Major {n}"}, headers={"If-Match": '"1"'})
         )
         return response.status_code, response.get_json()
 
@@ -187,7 +197,7 @@ def test_concurrent_writes_with_one_etag_have_exactly_one_winner(make_app, atten
         results = list(pool.map(patch, range(20)))
     assert sorted(status for status, _ in results) == [200] + [412] * 19
     [winner] = [body for status, body in results if status == 200]
-    final = apps[0].test_client().get(path_of(created)).get_json()
+    final = apps[0].test_client().get(path).get_json()
     assert (final["version"], final["major"]) == (2, winner["major"])
 
 
