@@ -8,7 +8,7 @@ REPLICAS ?= 2
 CANARY ?=
 PORT ?= 8080
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench lock clean fault-figures
 
 $(VENV)/.installed: requirements-dev.lock backend/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# The fault suite's figures (from the last `make test`) into README.md's "What it survives".
+fault-figures:
+	$(PYTHON) scripts/readme_fault_figures.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

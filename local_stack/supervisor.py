@@ -10,6 +10,7 @@ Checked every INTERVAL seconds:
   and data; the replicas reconnect by themselves (pymongo retries server selection).
 """
 
+import subprocess
 import threading
 import time
 import urllib.error
@@ -104,8 +105,12 @@ class Supervisor:
         """Check every INTERVAL seconds until UNTIL is set."""
         while not until.wait(INTERVAL):
             started = time.monotonic()
-            if not self.check_once():
-                return
+            try:
+                if not self.check_once():
+                    return
+            except (OSError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:
+                # e.g. the database died again while it was being restarted: try next round.
+                self.say(f"supervisor: a restart failed ({exc}); trying again")
             if time.monotonic() - started > 10 * INTERVAL:
                 self.say("supervisor: a round of checks took over 10 s")
 

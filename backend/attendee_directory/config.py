@@ -59,7 +59,9 @@ class Settings:
 
     mongo_uri: str
     mongo_db: str = "vdt2023"
-    mongo_timeout_ms: int = 2000
+    # Shorter than nginx's 2 s read timeout (webserver/nginx_config.py), so that a replica whose
+    # database is gone answers its JSON 503 before nginx gives up on it and tries another.
+    mongo_timeout_ms: int = 1000
     replica_name: str = ""
     seed_on_start: bool = True
     max_body_bytes: int = 16 * 1024
@@ -79,7 +81,7 @@ class Settings:
         return cls(
             mongo_uri=uri,
             mongo_db=_read("MONGO_DB", "vdt2023") or "vdt2023",
-            mongo_timeout_ms=int(number("MONGO_TIMEOUT_MS", "2000", int, 100)),
+            mongo_timeout_ms=int(number("MONGO_TIMEOUT_MS", "1000", int, 100)),
             replica_name=_read("REPLICA_NAME") or socket.gethostname(),
             seed_on_start=_flag("SEED_ON_START", "true"),
             max_body_bytes=int(number("MAX_BODY_BYTES", str(16 * 1024), int, 1024)),

@@ -1,0 +1,253 @@
+"""The fault suite: a hung replica, a database outage, a chaos run and concurrent writers, on the
+real stack (nginx + granian replicas + nx-27017), bounded in time. It prints its figures and
+writes them to test-artifacts/faults.json (`make fault-figures` copies them into the README).
+
+Targets (issue "Faults and bad input"):
+- one of 3 replicas frozen: 0 non-2xx reads, p99 under 1 s, none over 3 s, for 60 s of
+  sequential reads and for 30 s at 32 connections;
+- the database killed under mixed load: only documented answers (JSON 502/503/504), recovery
+  without restarting anything else, every acknowledged write stored exactly once;
+- a chaos run: acknowledged writes = stored writes, no 500, every error in the JSON shape.
+"""
+
+import json
+import os
+import random
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from pathlib import Path
+
+import pytest
+import requests
+from fault_load import Recorder, Writes, attendee, reader, run_hey, run_threads
+from pymongo import MongoClient
+from stack_helpers import new_stack
+
+from local_stack.supervisor import Supervisor
+
+pytestmark = pytest.mark.faults
+
+FIGURES: dict = {}
+FIGURES_FILE = Path(__file__).resolve().parent.parent / "test-artifacts" / "faults.json"
+# Writes are limited to 10/s per client address at the front door; these tests are one client
+# sending many, so the limit is raised for them (the stack suite tests the limit itself).
+NO_WRITE_LIMIT = {"write_rate": "10000r/s", "write_burst": 10000}
+SEED = 2026
+
+
+def say(config, line: str) -> None:
+    """Print LINE in the test report, even while pytest captures output."""
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"[faults] {line}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def figures(pytestconfig):
+    """Collect the suite's figures; print them and write them to FIGURES_FILE at the end."""
+    yield FIGURES
+    for name, value in FIGURES.items():
+        say(pytestconfig, f"{name}: {json.dumps(value)}")
+    FIGURES_FILE.parent.mkdir(exist_ok=True)
+    FIGURES_FILE.write_text(json.dumps(FIGURES, indent=2) + "\n")
+
+
+@pytest.fixture
+def fault_stack(tmp_path_factory):
+    """A fresh 3-replica stack for one fault test, without the supervisor."""
+    with new_stack(tmp_path_factory, "faults", **NO_WRITE_LIMIT) as stack:
+        yield stack
+
+
+def freeze(stack, index: int) -> int:
+    """SIGSTOP every process of one replica (hung, not dead); return its process group."""
+    group = stack.backends[index].process.pid
+    os.killpg(group, signal.SIGSTOP)
+    return group
+
+
+def thaw(group: int) -> None:
+    """SIGCONT a frozen process group, if it still exists."""
+    with suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGCONT)
+
+
+def stored_ids(stack, writes: Writes) -> list[str]:
+    """The ids of the attendees this run's writers stored, read straight from the database."""
+    with MongoClient(stack.database.uri, serverSelectionTimeoutMS=5000) as client:
+        docs = client[stack.mongo_db]["attendees"].find(
+            {"email": {"$regex": f"@{writes.email_domain}$"}}, {"_id": 1}
+        )
+        return sorted(str(doc["_id"]) for doc in docs)
+
+
+def assert_acknowledged_equals_stored(stack, writes: Writes) -> None:
+    """Every create was acknowledged in the end, and exactly the acknowledged ones are stored."""
+    writes.settle()
+    assert writes.pending == {}, f"{len(writes.pending)} creates never acknowledged"
+    stored = stored_ids(stack, writes)
+    assert len(stored) == len(set(stored))
+    assert stored == sorted(writes.acknowledged.values())
+
+
+def test_hung_replica_costs_no_sequential_read(fault_stack):
+    """One of 3 replicas frozen for 60 s of sequential reads: every read answers 2xx, p99 under
+    1 s and none over 3 s (nginx gives up on it after its 2 s read timeout and retries)."""
+    group = freeze(fault_stack, 0)
+    recorder = Recorder()
+    try:
+        with requests.Session() as session:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                recorder.call(session, "read", "GET", f"{fault_stack.url}/api/attendees?per_page=5")
+    finally:
+        thaw(group)
+    latency = recorder.latency()
+    FIGURES["hung replica, 60 s of sequential reads"] = {
+        "reads": len(recorder.answers),
+        "statuses": recorder.statuses(),
+        **latency,
+    }
+    assert recorder.statuses().keys() == {200}, recorder.statuses()
+    assert latency["p99_s"] < 1.0 and latency["max_s"] < 3.0, latency
+
+
+def test_hung_replica_costs_no_read_at_32_connections(fault_stack):
+    """One of 3 replicas frozen, 30 s of hey at 32 connections: 0 non-2xx, p99 under 1 s,
+    none over 3 s."""
+    group = freeze(fault_stack, 1)
+    try:
+        run = run_hey(f"{fault_stack.url}/api/attendees?per_page=5", connections=32, seconds=30)
+    except FileNotFoundError as exc:
+        pytest.skip(f"needs hey: {exc}")
+    finally:
+        thaw(group)
+    FIGURES["hung replica, 30 s at 32 connections"] = run
+    assert run["requests"] > 1000 and run["errors"] == 0, run
+    assert run["statuses"].keys() == {200}, run
+    assert run["p99_s"] < 1.0 and run["max_s"] < 3.0, run
+
+
+def test_database_outage_under_mixed_load(fault_stack):
+    """kill -9 of the database for 5 s under reads and writes: only documented JSON answers, the
+    replicas recover by themselves when it is back, and every acknowledged write is stored once."""
+    recorder = Recorder()
+    writes = Writes(fault_stack.url, recorder)
+    outage = {}
+
+    def kill_then_restart(deadline: float) -> None:
+        time.sleep(3)
+        fault_stack.database.process.send_signal(signal.SIGKILL)
+        outage["down"] = time.monotonic()
+        time.sleep(5)
+        fault_stack.database.restart()
+        outage["up"] = time.monotonic()
+
+    workers = [lambda u: reader(fault_stack.url, recorder, u)] * 2 + [writes.writer] * 2
+    run_threads(workers, seconds=16, during=kill_then_restart)
+    after = Recorder()
+    with requests.Session() as session:
+        for _ in range(30):
+            after.call(session, "read", "GET", f"{fault_stack.url}/api/attendees?per_page=5")
+    assert_acknowledged_equals_stored(fault_stack, writes)
+    FIGURES["database killed for 5 s under mixed load"] = {
+        "answers": len(recorder.answers),
+        "statuses": recorder.statuses(),
+        "acknowledged_writes": len(writes.acknowledged),
+        "stored_writes": len(stored_ids(fault_stack, writes)),
+    }
+    assert recorder.undocumented() == []
+    assert recorder.statuses().get(503, 0) > 0, "the outage was never seen"
+    assert after.statuses() == {200: 30}, "no recovery without a restart"
+
+
+def test_chaos_run_loses_no_acknowledged_write(fault_stack, pytestconfig):
+    """90 s of mixed reads and writes while replicas are killed (-9), frozen and thawed and the
+    database is killed, with the supervisor repairing: no 500, every error in the JSON shape,
+    and acknowledged writes = stored writes."""
+    supervisor = Supervisor(fault_stack, say=lambda line: None).start()
+    recorder = Recorder()
+    writes = Writes(fault_stack.url, recorder)
+    chaos = random.Random(SEED)
+    actions: list[str] = []
+
+    def faults(deadline: float) -> None:
+        frozen: list[int] = []
+        while time.monotonic() < deadline - 8:
+            time.sleep(chaos.uniform(3, 6))
+            while frozen:
+                thaw(frozen.pop())
+            action = chaos.choice(["kill", "kill", "freeze", "freeze", "database"])
+            index = chaos.randrange(len(fault_stack.backends))
+            if action == "kill":
+                os.kill(fault_stack.backends[index].process.pid, signal.SIGKILL)
+            elif action == "freeze":
+                frozen.append(freeze(fault_stack, index))
+            elif fault_stack.database.process is not None:
+                fault_stack.database.process.send_signal(signal.SIGKILL)
+            actions.append(action)
+        while frozen:
+            thaw(frozen.pop())
+
+    workers = [lambda u: reader(fault_stack.url, recorder, u)] * 2 + [writes.writer] * 2
+    try:
+        run_threads(workers, seconds=90, during=faults)
+        assert_acknowledged_equals_stored(fault_stack, writes)
+    finally:
+        supervisor.stop()
+    FIGURES["chaos run, 90 s"] = {
+        "faults": {name: actions.count(name) for name in sorted(set(actions))},
+        "restarts_by_supervisor": supervisor.restarts,
+        "answers": len(recorder.answers),
+        "statuses": recorder.statuses(),
+        "acknowledged_writes": len(writes.acknowledged),
+        "stored_writes": len(stored_ids(fault_stack, writes)),
+    }
+    assert 500 not in recorder.statuses()
+    assert [a for a in recorder.answers if a.status >= 400 and not a.json_error] == []
+    assert len(actions) >= 10
+
+
+def test_50_concurrent_creates_of_one_email_give_one_201(fault_stack):
+    """50 creates of one email in different cases at once: one 201 and 49 JSON 409s."""
+    local = f"same.{time.time_ns()}"
+    emails = [
+        f"{local}@Example.org".upper() if i % 3 == 0 else f"{local}@example.org" for i in range(50)
+    ]
+
+    def create(email: str) -> int:
+        return requests.post(f"{fault_stack.url}/api/attendees", json=attendee(email), timeout=30)
+
+    with ThreadPoolExecutor(50) as pool:
+        responses = list(pool.map(create, emails))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 49
+    assert all(r.json()["error"] == "duplicate_email" for r in responses if r.status_code == 409)
+
+
+def test_concurrent_patches_leave_one_sent_value_and_each_sees_its_own(fault_stack):
+    """20 PATCHes of one attendee's major at once: the stored major is one of those sent, and
+    every response shows the caller's own value (never another client's write)."""
+    created = requests.post(
+        f"{fault_stack.url}/api/attendees",
+        json=attendee(f"patch.{time.time_ns()}@example.org"),
+        timeout=10,
+    ).json()
+    url = f"{fault_stack.url}/api/attendees/{created['id']}"
+    barrier = threading.Barrier(20)
+
+    def patch(number: int) -> tuple[str, dict]:
+        major = f"Major {number}"
+        barrier.wait(10)
+        return major, requests.patch(url, json={"major": major}, timeout=30).json()
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(patch, range(20)))
+    assert all(body["major"] == sent for sent, body in results), results
+    final = requests.get(url, timeout=10).json()["major"]
+    assert final in {sent for sent, _ in results}
