@@ -66,6 +66,8 @@ def start(args: list[str], log_path: Path, env: dict | None = None) -> subproces
     """Start ARGS in its own process group, with stdout and stderr appended to LOG_PATH.
 
     Its own group lets Ctrl-C reach only the runner, which then stops children in order.
+    Linux sends the child SIGTERM when the *thread* that started it ends (the parent-death
+    signal follows the thread), so start long-lived children from a long-lived thread.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:

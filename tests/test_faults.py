@@ -78,8 +78,9 @@ def thaw(group: int) -> None:
 
 
 def stored_ids(stack, writes: Writes) -> list[str]:
-    """The ids of the attendees this run's writers stored, read straight from the database."""
-    with MongoClient(stack.database.uri, serverSelectionTimeoutMS=5000) as client:
+    """The ids of the attendees this run's writers stored, read straight from the database
+    (which the chaos run may have killed last: the supervisor is restarting it)."""
+    with MongoClient(stack.database.uri, serverSelectionTimeoutMS=30_000) as client:
         docs = client[stack.mongo_db]["attendees"].find(
             {"email": {"$regex": f"@{writes.email_domain}$"}}, {"_id": 1}
         )
