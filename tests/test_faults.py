@@ -199,6 +199,7 @@ def test_chaos_run_loses_no_acknowledged_write(fault_stack, pytestconfig):
     try:
         run_threads(workers, seconds=90, during=faults)
         assert_acknowledged_equals_stored(fault_stack, writes)
+        stored = len(stored_ids(fault_stack, writes))
     finally:
         supervisor.stop()
     FIGURES["chaos run, 90 s"] = {
@@ -207,7 +208,7 @@ def test_chaos_run_loses_no_acknowledged_write(fault_stack, pytestconfig):
         "answers": len(recorder.answers),
         "statuses": recorder.statuses(),
         "acknowledged_writes": len(writes.acknowledged),
-        "stored_writes": len(stored_ids(fault_stack, writes)),
+        "stored_writes": stored,
     }
     assert 500 not in recorder.statuses()
     assert [a for a in recorder.answers if a.status >= 400 and not a.json_error] == []

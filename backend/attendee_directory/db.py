@@ -10,6 +10,7 @@ from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
+from . import idempotency
 from .config import Settings
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ def prepare(database: Database, seed: bool) -> None:
     # The unique index is what makes concurrent creates of one email end with exactly one winner.
     attendees.create_index([("email", ASCENDING)], unique=True, name="email_unique")
     attendees.create_index([("full_name", ASCENDING)], name="full_name")
+    idempotency.prepare(database)
     if seed:
         from .seed import seed_once
 

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 from pydantic.json_schema import models_json_schema
 from swagger_ui_bundle import swagger_ui_path
 
-from . import schemas
+from . import idempotency, schemas
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -42,12 +42,14 @@ REASONS = {
     400: "Invalid JSON or query parameters",
     404: "No attendee with this id (or a malformed id)",
     409: "The email belongs to another attendee",
+    412: "If-Match names no current version of the attendee (precondition_failed)",
     413: "Body larger than the documented limit (nginx, or the replica itself)",
     415: "Body is not application/json in UTF-8",
     422: "Validation failed; `fields` names every offending field",
     429: "Too many writes from this address (nginx's rate limit); retry shortly",
     502: "No backend replica could answer (nginx)",
-    503: "The database cannot be reached, or (nginx) no replica is available; retry shortly",
+    503: "The database cannot be reached, a write met too much contention, or (nginx) no "
+    "replica is available; retry shortly",
     504: "No backend replica answered in time (nginx)",
 }
 WRITE_METHODS = ("post", "put", "patch", "delete")
@@ -117,6 +119,51 @@ def _health_paths() -> dict:
     }
 
 
+def _header(name: str, description: str, **schema) -> dict:
+    """An optional request header parameter."""
+    schema = {"type": "string", **schema}
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+IF_MATCH = _header(
+    "If-Match",
+    'Write only if the attendee is still at this version: its ETag (`"3"`), a list of ETags or '
+    "`*`; otherwise 412. Without it the write is unconditional.",
+)
+IDEMPOTENCY_KEY = _header(
+    idempotency.HEADER,
+    "Makes a retried create safe: the same key with the same body answers the first result "
+    f"again (with `{idempotency.REPLAYED_HEADER}: true`), with another body 422 "
+    '`idempotency_key_reused`. Bare or quoted (`"key"`); a malformed key is 400. A key is '
+    "remembered for IDEMPOTENCY_KEY_TTL_SECONDS (24 h by default).",
+    pattern=f"^{idempotency.KEY_PATTERN.pattern}$",
+)
+ETAG = {
+    "ETag": {
+        "description": 'The attendee\'s version in quotes (`"3"`), for If-Match',
+        "schema": {"type": "string"},
+    }
+}
+CREATED_HEADERS = {
+    "Location": {"description": "The new attendee's URL", "schema": {"type": "string"}},
+    idempotency.REPLAYED_HEADER: {
+        "description": "`true` when this answer repeats an earlier one with the same key",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+
+
+def _with_etag(response: dict, headers: dict | None = None) -> dict:
+    """RESPONSE with the ETag header (and any other HEADERS) documented."""
+    return {**response, "headers": {**ETAG, **(headers or {})}}
+
+
 def _query_parameters() -> list[dict]:
     """The list's query parameters, taken from the ListQuery schema."""
     query_schema = schemas.ListQuery.model_json_schema(ref_template=REF)
@@ -166,11 +213,23 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                     "post": {
                         "tags": ["attendees"],
                         "summary": "Create an attendee",
+                        "parameters": [IDEMPOTENCY_KEY],
                         "requestBody": request_body(schemas.AttendeeIn),
                         "responses": {
-                            "201": _json(schemas.Attendee, "Created; Location names it"),
+                            "201": _with_etag(
+                                _json(schemas.Attendee, "Created; Location names it"),
+                                CREATED_HEADERS,
+                            ),
                             **write_errors,
                             **_errors(409),
+                            "400": _json(
+                                schemas.Error, "Invalid JSON, or a malformed Idempotency-Key"
+                            ),
+                            "422": _json(
+                                schemas.Error,
+                                "Validation failed (`fields` names every offending field), or the "
+                                "Idempotency-Key was used with another body",
+                            ),
                         },
                     },
                 },
@@ -180,34 +239,37 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                         "tags": ["attendees"],
                         "summary": "Get one attendee",
                         "responses": {
-                            "200": _json(schemas.Attendee, "The attendee"),
+                            "200": _with_etag(_json(schemas.Attendee, "The attendee")),
                             **_errors(404, 503),
                         },
                     },
                     "put": {
                         "tags": ["attendees"],
                         "summary": "Replace an attendee",
+                        "parameters": [IF_MATCH],
                         "requestBody": request_body(schemas.AttendeeIn),
                         "responses": {
-                            "200": _json(schemas.Attendee, "Replaced"),
+                            "200": _with_etag(_json(schemas.Attendee, "Replaced")),
                             **write_errors,
-                            **_errors(404, 409),
+                            **_errors(404, 409, 412),
                         },
                     },
                     "patch": {
                         "tags": ["attendees"],
                         "summary": "Change some fields of an attendee",
+                        "parameters": [IF_MATCH],
                         "requestBody": request_body(schemas.AttendeePatch),
                         "responses": {
-                            "200": _json(schemas.Attendee, "Updated"),
+                            "200": _with_etag(_json(schemas.Attendee, "Updated")),
                             **write_errors,
-                            **_errors(404, 409),
+                            **_errors(404, 409, 412),
                         },
                     },
                     "delete": {
                         "tags": ["attendees"],
                         "summary": "Delete an attendee",
-                        "responses": {"204": {"description": "Deleted"}, **_errors(404, 503)},
+                        "parameters": [IF_MATCH],
+                        "responses": {"204": {"description": "Deleted"}, **_errors(404, 412, 503)},
                     },
                 },
                 "/api/whoami": {

@@ -200,6 +200,10 @@ class Attendee(BaseModel):
     major: str
     created_at: datetime
     updated_at: datetime
+    version: int = Field(
+        ge=1,
+        description='1 when created, one more on every write; the ETag is it in quotes ("3")',
+    )
 
 
 class AttendeePage(BaseModel):

@@ -32,7 +32,7 @@ def seed(database: Database) -> int:
     for attendee in sample_attendees():
         result = database[ATTENDEES].update_one(
             {"email": attendee["email"]},
-            {"$setOnInsert": {**attendee, "created_at": now, "updated_at": now}},
+            {"$setOnInsert": {**attendee, "version": 1, "created_at": now, "updated_at": now}},
             upsert=True,
         )
         added += result.upserted_id is not None

@@ -23,6 +23,7 @@ def test_seed_twice_adds_nothing_the_second_time(app):
         assert first == len(sample_attendees())
         assert second == 0
         assert database[ATTENDEES].count_documents({}) == first
+        assert database[ATTENDEES].count_documents({"version": 1}) == first
 
 
 def test_seed_command_is_idempotent(mongo_server, settings):

@@ -29,6 +29,7 @@ const ERROR_TITLES = {
   400: "Bad request",
   404: "Not found",
   409: "Conflict",
+  412: "Changed elsewhere",
   413: "Too large",
   415: "Unsupported",
   422: "Invalid input",
@@ -130,8 +131,13 @@ function formatTime(iso) {
 // ---------------------------------------------------------------------------------------------
 // The API client: every call goes through here, so every call updates the "served by" badge.
 
-async function api(method, path, { body, signal } = {}) {
-  const init = { method, headers: { Accept: "application/json" }, cache: "no-store", signal };
+async function api(method, path, { body, signal, headers = {} } = {}) {
+  const init = {
+    method,
+    headers: { Accept: "application/json", ...headers },
+    cache: "no-store",
+    signal,
+  };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -412,9 +418,13 @@ function renderDetails(attendee) {
 }
 
 // The form: one component for add (POST, every field) and edit (PATCH, only changed fields).
+// An edit is sent with If-Match: the version it was loaded at, so that it cannot overwrite a
+// change made meanwhile by someone else (the API answers 412 instead). An add is sent with an
+// Idempotency-Key, the same one while the same add is retried, so a retry never adds twice.
 
 const form = () => $("attendee-form");
-let editing = null; // the attendee being edited; null while adding
+let editing = null; // the attendee being edited (as loaded, with its version); null while adding
+let pendingAdd = null; // {key, json}: the Idempotency-Key of an add that may be retried
 
 function openForm(attendee = null) {
   editing = attendee;
@@ -423,11 +433,35 @@ function openForm(attendee = null) {
   clearFormMessages();
   $("form-title").textContent = attendee ? `Edit ${attendee.full_name}` : "Add attendee";
   $("form-submit").textContent = attendee ? "Save changes" : "Add attendee";
-  if (attendee) {
-    for (const name of FIELDS) theForm.elements[name].value = String(attendee[name]);
-  }
+  if (attendee) fillForm(attendee);
   openDialog($("form-dialog"));
   theForm.elements.full_name.focus();
+}
+
+/** Put VALUES (an attendee, or some of its fields) into the form's fields. */
+function fillForm(values) {
+  for (const name of FIELDS) {
+    if (values[name] !== undefined) form().elements[name].value = String(values[name] ?? "");
+  }
+}
+
+/** A fresh random key: randomUUID where the page is a secure context, else 128 random bits. */
+function newIdempotencyKey() {
+  if (window.crypto.randomUUID) return window.crypto.randomUUID();
+  const bytes = window.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** The key for adding BODY: the pending add's key if this is its retry, else a new one. */
+function idempotencyKeyFor(body) {
+  const json = JSON.stringify(body);
+  if (pendingAdd?.json !== json) pendingAdd = { key: newIdempotencyKey(), json };
+  return pendingAdd.key;
+}
+
+/** Whether the answer may not be final (no answer, overload, server error): retry the same key. */
+function mayRetry(error) {
+  return error.status === 0 || error.status === 429 || error.status >= 500;
 }
 
 /** The year as the API expects it: a number; text it cannot be is sent as-is to be refused. */
@@ -456,7 +490,10 @@ function formValues() {
 /** POST sends every filled field (the API names the missing ones); PATCH only what changed. */
 function requestFor(values) {
   // JSON.stringify leaves out the undefined (empty) fields.
-  if (!editing) return { method: "POST", path: "/api/attendees", body: values };
+  if (!editing) {
+    const headers = { "Idempotency-Key": idempotencyKeyFor(values) };
+    return { method: "POST", path: "/api/attendees", body: values, headers };
+  }
   const changes = {};
   for (const name of FIELDS) {
     const value = values[name];
@@ -469,13 +506,20 @@ function requestFor(values) {
     method: "PATCH",
     path: `/api/attendees/${encodeURIComponent(editing.id)}`,
     body: changes,
+    headers: ifMatch(editing),
   };
 }
 
-/** Clear the form's field errors, its banner and its note. */
+/** If-Match for a write to ATTENDEE as loaded: its ETag is its version in quotes. */
+function ifMatch(attendee) {
+  return attendee.version === undefined ? {} : { "If-Match": `"${attendee.version}"` };
+}
+
+/** Clear the form's field errors, its banner, its conflict panel and its note. */
 function clearFormMessages() {
   for (const name of FIELDS) setFieldError(name, "");
   hideBanner($("form-banner"));
+  $("form-conflict").hidden = true;
   $("form-note").textContent = "";
 }
 
@@ -495,7 +539,7 @@ async function submitForm(event) {
   const submit = $("form-submit");
   if (submit.disabled) return;
   clearFormMessages();
-  const { method, path, body } = requestFor(formValues());
+  const { method, path, body, headers } = requestFor(formValues());
   if (method === "PATCH" && Object.keys(body).length === 0) {
     $("form-note").textContent = "Nothing changed yet.";
     return;
@@ -504,13 +548,16 @@ async function submitForm(event) {
   const label = submit.textContent;
   submit.textContent = "Saving…";
   try {
-    const saved = await api(method, path, { body });
+    const saved = await api(method, path, { body, headers });
+    if (method === "POST") pendingAdd = null;
     await afterWrite(
       $("form-dialog"),
       method === "POST" ? `Added ${saved.full_name}.` : `Saved changes to ${saved.full_name}.`,
     );
   } catch (error) {
-    showFormError(error);
+    if (method === "POST" && !mayRetry(error)) pendingAdd = null;
+    if (error.status === 412 && editing) await showEditConflict(error, body);
+    else showFormError(error);
   } finally {
     submit.disabled = false;
     submit.textContent = label;
@@ -523,6 +570,47 @@ function afterWrite(dialog, message) {
   hideBanner($("banner"));
   toast(message);
   return Promise.all([loadList(), refreshReplicas()]);
+}
+
+/** 412 on save: reload the attendee, show its current values and set the user's aside. */
+async function showEditConflict(error, attempted) {
+  let current;
+  try {
+    current = await api("GET", `/api/attendees/${encodeURIComponent(editing.id)}`);
+  } catch (readError) {
+    showFormError(readError);
+    return;
+  }
+  editing = current; // the next save is a change to this version
+  fillForm(current);
+  showBanner(
+    $("form-banner"),
+    error,
+    "Someone else changed this attendee while you were editing, so your changes were not " +
+      "saved. The form now shows the current values.",
+  );
+  const items = Object.entries(attempted).map(([name, value]) =>
+    el(
+      "li",
+      { "data-field": name },
+      el("strong", { class: "conflict-label" }, FIELD_LABELS[name]),
+      el("span", { class: "conflict-yours" }, "yours: ", el("q", {}, String(value ?? ""))),
+      el("span", { class: "conflict-now" }, "now: ", el("q", {}, String(current[name]))),
+    ),
+  );
+  $("conflict-list").replaceChildren(...items);
+  $("form-conflict").dataset.values = JSON.stringify(attempted);
+  $("form-conflict").hidden = false;
+  loadList();
+}
+
+/** Put the values the user tried to save back into the form, over the current version. */
+function reapplyMyValues() {
+  fillForm(JSON.parse($("form-conflict").dataset.values || "{}"));
+  $("form-conflict").hidden = true;
+  hideBanner($("form-banner"));
+  $("form-note").textContent =
+    `Your values are back; saving applies them to version ${editing.version}.`;
 }
 
 function showFormError(error) {
@@ -541,16 +629,37 @@ function showFormError(error) {
 
 // Delete, confirmed in the page.
 
-let deleting = null;
+let deleting = null; // the attendee to delete, as shown (DELETE sends If-Match with its version)
 function askDelete(attendee) {
-  deleting = attendee;
-  $("delete-text").textContent =
-    `${attendee.full_name} (${attendee.email}) will be removed from the directory. ` +
-    "This cannot be undone.";
+  describeDelete(attendee);
   hideBanner($("delete-banner"));
   openDialog($("delete-dialog"));
   // Focus starts on Cancel, so that Enter alone never deletes.
   $("delete-dialog").querySelector(".dialog-actions [data-close]").focus();
+}
+
+/** Ask about deleting ATTENDEE as it is now (its version goes into If-Match). */
+function describeDelete(attendee) {
+  deleting = attendee;
+  $("delete-text").textContent =
+    `${attendee.full_name} (${attendee.email}) will be removed from the directory. ` +
+    "This cannot be undone.";
+}
+
+/** 412 on delete: show the attendee as it is now; a second Delete deletes that version. */
+async function showDeleteConflict(error) {
+  try {
+    describeDelete(await api("GET", `/api/attendees/${encodeURIComponent(deleting.id)}`));
+    showBanner(
+      $("delete-banner"),
+      error,
+      "Someone else changed this attendee since it was shown, so it was not deleted. " +
+        "Above is what it holds now; Delete again to delete it as it is.",
+    );
+  } catch (readError) {
+    showBanner($("delete-banner"), readError);
+  }
+  loadList();
 }
 
 async function confirmDelete() {
@@ -558,11 +667,16 @@ async function confirmDelete() {
   if (!deleting || button.disabled) return;
   button.disabled = true;
   try {
-    await api("DELETE", `/api/attendees/${encodeURIComponent(deleting.id)}`);
+    const path = `/api/attendees/${encodeURIComponent(deleting.id)}`;
+    await api("DELETE", path, { headers: ifMatch(deleting) });
     const { full_name: name } = deleting;
     deleting = null;
     await afterWrite($("delete-dialog"), `Deleted ${name}.`);
   } catch (error) {
+    if (error.status === 412) {
+      await showDeleteConflict(error);
+      return;
+    }
     showBanner($("delete-banner"), error);
     if (error.status === 404) loadList();
   } finally {
@@ -736,6 +850,7 @@ function wire() {
     askDelete(detailsAttendee);
   });
   $("delete-confirm").addEventListener("click", confirmDelete);
+  $("conflict-reapply").addEventListener("click", reapplyMyValues);
 
   for (const closer of document.querySelectorAll("[data-close]")) {
     closer.addEventListener("click", () => closeDialog(closer.closest("dialog")));
