@@ -6,7 +6,6 @@ from flask import Flask, Response, jsonify
 from pymongo.errors import ConnectionFailure, PyMongoError
 from werkzeug.exceptions import HTTPException
 
-from .db import get_mongo
 from .request_log import one_line, request_target
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,9 @@ def _http_error(exc: HTTPException) -> Response:
 
 def _database_error(exc: PyMongoError) -> Response:
     """Map a lost or unreachable database to 503, so that clients retry instead of failing."""
-    get_mongo().failed(exc)
+    from .db import get_mongo  # here, not at the top: db imports idempotency, which imports us
+
+    get_mongo().failed(exc)  # a failed server selection opens the fail-fast breaker
     if isinstance(exc, ConnectionFailure):
         # The path comes from the client: escaped, so that it cannot forge a log line.
         log.warning("database unavailable on %s: %s", request_target(), one_line(str(exc)))
