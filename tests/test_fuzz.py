@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from figures import save
 from stack_helpers import new_stack
 
 from local_stack.processes import find_executable
@@ -104,12 +105,21 @@ def run_schemathesis(base_url: str, report_dir, *extra: str) -> dict:
     }
 
 
+FIGURES: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def figures(pytestconfig):
+    """Print the runs' counts and save them for the README (test-artifacts/fuzz.json)."""
+    yield FIGURES
+    save(pytestconfig, "fuzz", FIGURES)
+
+
 def _check(result: dict, where: str) -> None:
     """Zero failures and errors, and enough cases that the run meant something."""
-    print(
-        f"\nschemathesis {where}: {result['cases']} cases over {result['operations']} "
-        f"operations, {result['failures']} failures, {result['errors']} errors"
-    )
+    FIGURES[f"fuzzing {where} (schemathesis, all checks, seed {SEED})"] = {
+        key: result[key] for key in ("cases", "operations", "failures", "errors")
+    }
     assert result["code"] == 0, result["output"][-6000:]
     assert result["failures"] == 0 and result["errors"] == 0, result["output"][-6000:]
     assert result["cases"] >= MIN_CASES, result["output"][-3000:]
