@@ -17,7 +17,8 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from . import idempotency
-from .db import ATTENDEES, get_db
+from .collection_names import ATTENDEES
+from .db import get_db
 from .errors import ApiError
 from .requests_json import validated
 from .schemas import AttendeeIn, AttendeePatch, ListQuery, field_errors

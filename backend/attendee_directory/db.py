@@ -5,19 +5,17 @@ import os
 import threading
 import time
 
-from flask import Flask, current_app
-from pymongo import ASCENDING, MongoClient
+from flask import Flask, Response, current_app
+from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
-from . import idempotency
+from .bootstrap import prepare
 from .config import Settings
+from .errors import error_response, unavailable
+from .request_log import one_line, request_target
 
 log = logging.getLogger(__name__)
-
-ATTENDEES = "attendees"
-REPLICAS = "replicas"
-META = "meta"
 
 # After a server selection failed, requests answer 503 at once for this long instead of each
 # waiting MONGO_TIMEOUT_MS for a server: with every worker thread in that wait, even /healthz and
@@ -139,21 +137,6 @@ class Mongo:
         self._client = None
 
 
-def prepare(database: Database, seed: bool) -> None:
-    """Create the indexes the application relies on and, when asked, seed an empty directory."""
-    attendees = database[ATTENDEES]
-    # The unique index is what makes concurrent creates of one email end with exactly one winner.
-    attendees.create_index([("email", ASCENDING)], unique=True, name="email_unique")
-    attendees.create_index([("full_name", ASCENDING)], name="full_name")
-    idempotency.prepare(database)
-    if seed:
-        from .seed import seed_once
-
-        inserted = seed_once(database)
-        if inserted:
-            log.info("seeded %d attendees into %s", inserted, database.name)
-
-
 def get_mongo() -> Mongo:
     """Return the Mongo holder of the current application."""
     return current_app.extensions["mongo"]
@@ -164,6 +147,19 @@ def get_db() -> Database:
     return get_mongo().database()
 
 
+def _database_error(exc: PyMongoError) -> Response:
+    """Map a lost or unreachable database to 503, so that clients retry instead of failing."""
+    get_mongo().failed(exc)  # a failed server selection opens the fail-fast breaker
+    if isinstance(exc, ConnectionFailure):
+        # The path comes from the client: escaped, so that it cannot forge a log line.
+        log.warning("database unavailable on %s: %s", request_target(), one_line(str(exc)))
+        return unavailable("the database cannot be reached; retry shortly")
+    log.exception("database error on %s", request_target())
+    return error_response(500, "database_error", "the database rejected the operation")
+
+
 def init_app(app: Flask) -> None:
-    """Attach a (not yet connected) Mongo holder to the application."""
+    """Attach a (not yet connected) Mongo holder to the application, and answer every database
+    error that reaches Flask in the shared JSON shape."""
     app.extensions["mongo"] = Mongo(app.config["SETTINGS"])
+    app.register_error_handler(PyMongoError, _database_error)

@@ -3,10 +3,9 @@
 import logging
 
 from flask import Flask, Response, jsonify
-from pymongo.errors import ConnectionFailure, PyMongoError
 from werkzeug.exceptions import HTTPException
 
-from .request_log import one_line, request_target
+from .request_log import request_target
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +56,6 @@ def _http_error(exc: HTTPException) -> Response:
     return response
 
 
-def _database_error(exc: PyMongoError) -> Response:
-    """Map a lost or unreachable database to 503, so that clients retry instead of failing."""
-    from .db import get_mongo  # here, not at the top: db imports idempotency, which imports us
-
-    get_mongo().failed(exc)  # a failed server selection opens the fail-fast breaker
-    if isinstance(exc, ConnectionFailure):
-        # The path comes from the client: escaped, so that it cannot forge a log line.
-        log.warning("database unavailable on %s: %s", request_target(), one_line(str(exc)))
-        return unavailable("the database cannot be reached; retry shortly")
-    log.exception("database error on %s", request_target())
-    return error_response(500, "database_error", "the database rejected the operation")
-
-
 def unavailable(message: str) -> Response:
     """The 503 for a database that cannot be reached, with the Retry-After that clients honour."""
     response = error_response(503, "database_unavailable", message)
@@ -87,5 +73,4 @@ def init_app(app: Flask) -> None:
     """Register the handlers that turn every exception into the shared JSON shape."""
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(PyMongoError, _database_error)
     app.register_error_handler(Exception, _unexpected)

@@ -7,6 +7,7 @@ from pydantic.json_schema import models_json_schema
 from swagger_ui_bundle import swagger_ui_path
 
 from . import idempotency, schemas
+from ._version import __version__
 
 bp = Blueprint("openapi", __name__, url_prefix="/api")
 
@@ -299,8 +300,6 @@ def build_document(version: str, max_body_bytes: int) -> dict:
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     """Serve the OpenAPI document."""
-    from . import __version__
-
     settings = current_app.config["SETTINGS"]
     return jsonify(build_document(__version__, settings.max_body_bytes))
 

@@ -10,7 +10,9 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from pymongo.errors import PyMongoError
 
 from . import background
-from .db import REPLICAS, get_db
+from ._version import __version__
+from .collection_names import REPLICAS
+from .db import get_db
 
 log = logging.getLogger(__name__)
 bp = Blueprint("replicas", __name__, url_prefix="/api")
@@ -107,8 +109,6 @@ def _stamp(response: Response) -> Response:
 @bp.get("/whoami")
 def whoami() -> Response:
     """Which replica answered: name, hostname, addresses, pid, version, start, requests served."""
-    from . import __version__
-
     counter = replica_counter()
     return jsonify(
         replica=counter.replica,

@@ -3,7 +3,8 @@
 import json
 
 import pytest
-from attendee_directory.db import ATTENDEES, get_db
+from attendee_directory.collection_names import ATTENDEES
+from attendee_directory.db import get_db
 
 
 def _error(response, status, error):

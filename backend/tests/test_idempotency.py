@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 from attendee_directory import idempotency
+from attendee_directory.collection_names import ATTENDEES
 from attendee_directory.config import ConfigError, Settings
-from attendee_directory.db import ATTENDEES, get_db
+from attendee_directory.db import get_db
 from attendee_directory.idempotency import IDEMPOTENCY_KEYS
 
 KEY = "3f1c9a2e-7b4d-4e8a-9c61-0d5b2f8e4a17"

@@ -5,7 +5,8 @@ import json
 import re
 
 import pytest
-from attendee_directory.db import ATTENDEES, get_db
+from attendee_directory.collection_names import ATTENDEES
+from attendee_directory.db import get_db
 from attendee_directory.openapi import build_document
 
 ZERO_WIDTH_SPACE = "\u200b"

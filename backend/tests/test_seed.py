@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-from attendee_directory.db import ATTENDEES, META, get_db
+from attendee_directory.collection_names import ATTENDEES, META
+from attendee_directory.db import get_db
 from attendee_directory.seed import SEED_MARKER, sample_attendees, seed
 
 

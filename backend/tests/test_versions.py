@@ -4,7 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
-from attendee_directory.db import ATTENDEES, get_db
+from attendee_directory.collection_names import ATTENDEES
+from attendee_directory.db import get_db
 from attendee_directory.schemas import Attendee, AttendeeIn
 from bson import ObjectId
 
