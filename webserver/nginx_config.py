@@ -9,6 +9,7 @@ local run lists its replicas' ports, which Debian 12's nginx 1.22 understands.
 """
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,8 +143,18 @@ def render(
     )
 
 
+# Where the container's nginx finds the replicas: Docker's DNS and the compose service name by
+# default. Elsewhere (Kubernetes) the image is built with other values, e.g. the cluster DNS and
+# the headless Service's full name: nginx's resolver does not apply search domains.
+RESOLVER = "127.0.0.11 valid=2s ipv6=off"
+BACKEND_ADDRESS = "backend:5000"
+
+
 def render_container() -> str:
     """The image's config: Docker's DNS re-resolves `backend` every 2 s, so scaling needs no reload.
+
+    NGINX_RESOLVER and BACKEND_ADDRESS, when set (the Dockerfile's build arguments), replace
+    RESOLVER and BACKEND_ADDRESS.
 
     No canary in the pool here (the local run has one): while a `resolve` server's name does not
     exist, nginx logs "could not be resolved" at error level every few seconds, so an optional
@@ -153,8 +164,8 @@ def render_container() -> str:
         listen="8080",
         ui_root="/usr/share/nginx/html",
         runtime_dir="/tmp/nginx",  # noqa: S108 (a tmpfs of its own in the container)
-        resolver="127.0.0.11 valid=2s ipv6=off",
-        upstreams=[Upstream("backend:5000", resolve=True)],
+        resolver=os.environ.get("NGINX_RESOLVER") or RESOLVER,
+        upstreams=[Upstream(os.environ.get("BACKEND_ADDRESS") or BACKEND_ADDRESS, resolve=True)],
     )
 
 
