@@ -20,6 +20,11 @@ FAILOVER = "max_fails=1 fail_timeout=5s"
 MAX_BODY = "16k"  # the backend's MAX_BODY_BYTES default is the same 16 KiB
 WRITE_RATE = "10r/s"
 WRITE_BURST = 20
+# The container's nginx workers: a fixed bound, not `auto` (one per host CPU, e.g. 64 on a big
+# host, each with worker_connections pre-allocated), so that the busy workers' buffers fit the
+# container's mem_limit (256m in compose.yaml) whatever the host. The official image's
+# auto-tuning entrypoint script is bypassed (ENTRYPOINT [] in webserver/Dockerfile).
+CONTAINER_WORKER_PROCESSES = 2
 
 
 @dataclass(frozen=True)
@@ -54,10 +59,12 @@ def render(
     user: str | None = None,
     write_rate: str = WRITE_RATE,
     write_burst: int = WRITE_BURST,
+    worker_processes: str = "auto",
 ) -> str:
     """Fill the template; every placeholder must be given (Template.substitute raises if not)."""
     return Template(TEMPLATE.read_text()).substitute(
         user_line=f"user {user};" if user else "# runs as the user that starts it (non-root)",
+        worker_processes=worker_processes,
         listen=listen,
         ui_root=ui_root,
         runtime_dir=runtime_dir,
@@ -85,6 +92,7 @@ def render_container() -> str:
         runtime_dir="/tmp/nginx",  # noqa: S108 (a tmpfs of its own in the container)
         resolver="127.0.0.11 valid=2s ipv6=off",
         upstreams=[Upstream("backend:5000", resolve=True)],
+        worker_processes=str(CONTAINER_WORKER_PROCESSES),
     )
 
 

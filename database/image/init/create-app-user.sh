@@ -7,8 +7,11 @@
 # read by mongosh itself from the secret file, so it appears in no argument list.
 #
 # Exercised only where mongo:8.0 can be pulled: the offline/CI mode replaces MongoDB with a
-# stand-in that has no users (see compose.offline.yaml). If this script fails, the container
-# stops; remove the half-initialised volume (docker compose down -v) before trying again.
+# stand-in that has no users (see compose.offline.yaml). If this script fails, or the first start
+# is interrupted, the container exits and `restart: unless-stopped` starts it again: the
+# entrypoint then sees an initialised /data/db and skips init, so mongod runs with auth and no app
+# user. The healthcheck (app-user-can-log-in.sh) then stays unhealthy and says so; the way out
+# is to remove the half-initialised volume (docker compose down -v) and start again.
 
 : "${MONGO_INITDB_DATABASE:?set in compose.yaml}"
 : "${MONGO_APP_USERNAME:?set in compose.yaml}"
