@@ -16,6 +16,8 @@ import pytest
 from attendee_directory.health import database_problem
 from pymongo.errors import OperationFailure
 
+from webserver import nginx_config
+
 ROOT = Path(__file__).resolve().parent.parent
 HEALTHCHECK = ROOT / "database/image/app-user-can-log-in.sh"
 # Files that .gitattributes pins to LF: parsed by a shell, nginx, Python or Docker in Linux.
@@ -153,13 +155,6 @@ def test_healthcheck_is_unhealthy_while_the_entrypoints_init_mongod_runs(tmp_pat
 
 def test_container_nginx_runs_a_fixed_number_of_workers():
     """The container config bounds the workers (not `auto`, one per host CPU)."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "webserver"))
-    try:
-        import nginx_config
-    finally:
-        sys.path.pop(0)
     rendered = nginx_config.render_container()
     workers = re.findall(r"^worker_processes (\S+);$", rendered, re.MULTILINE)
     assert workers == [str(nginx_config.CONTAINER_WORKER_PROCESSES)]
