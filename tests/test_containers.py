@@ -6,7 +6,11 @@ else in the offline mode (local base images + nx-27017, compose.offline.yaml); t
 printed. Traffic goes only to the webserver's published port on 127.0.0.1.
 """
 
+import json
+import os
+import re
 import shlex
+import signal
 import threading
 import time
 
@@ -14,6 +18,7 @@ import pytest
 import requests
 from compose_project import (
     ROOT,
+    SERVICE_LABEL,
     ComposeProject,
     choose_mode,
     copy_under_umask_077,
@@ -39,7 +44,7 @@ from image_report import (
 from stack_helpers import served_by, stream, wait_for
 
 from local_stack.processes import free_port, port_open
-from webserver.nginx_config import CONTAINER_WORKER_PROCESSES
+from webserver.nginx_config import CONTAINER_WORKER_PROCESSES, render_container
 
 pytestmark = pytest.mark.containers
 
@@ -256,6 +261,78 @@ def test_docker_kill_of_a_replica_during_200_gets_loses_none(project):
     assert bad == [], (
         f"{len(bad)} failed GETs after killing {victim['Name']}\n{failed_upstream_log(project)}"
     )
+
+
+def three_healthy_replicas(project: ComposeProject) -> list[dict]:
+    """Scale back to REPLICAS backends (earlier tests change the count) and wait for health."""
+    project.compose("up", "-d", "--no-recreate", "--scale", f"backend={REPLICAS}", timeout=300)
+    found = project.wait_healthy({"webserver": 1, "backend": REPLICAS, "database": 1}, 120)
+    return [c for c in found if c["Config"]["Labels"][SERVICE_LABEL] == "backend"]
+
+
+def container_pids(container_id: str) -> list[int]:
+    """The host pids of a container's processes."""
+    lines = docker("top", container_id, "-o", "pid").stdout.split()
+    return [int(word) for word in lines if word.isdigit()]
+
+
+def test_a_stuck_replica_is_ended_by_its_healthcheck_and_restarted(project, pytestconfig):
+    """Every process of one replica stopped (SIGSTOP: stuck, not dead): its healthcheck sees
+    /healthz time out 3 times, ends it, and `restart: unless-stopped` brings it back healthy."""
+    if os.geteuid() != 0:
+        pytest.skip("stopping a container's processes from the host needs root")
+    victim = three_healthy_replicas(project)[0]
+    restarts = victim["RestartCount"]
+    started = time.monotonic()
+    for pid in container_pids(victim["Id"]):
+        os.kill(pid, signal.SIGSTOP)
+    deadline = started + 90
+    state = {}
+    while time.monotonic() < deadline:
+        state = json.loads(docker("inspect", victim["Id"]).stdout)[0]
+        health = state["State"].get("Health", {}).get("Status")
+        if state["RestartCount"] > restarts and health == "healthy":
+            break
+        time.sleep(1)
+    else:
+        for pid in container_pids(victim["Id"]):
+            os.kill(pid, signal.SIGCONT)  # leave no stopped process behind
+        log = state.get("State", {}).get("Health", {}).get("Log", [])[-3:]
+        pytest.fail(f"not restarted and healthy within 90 s: {state.get('RestartCount')} {log}")
+    say(pytestconfig, f"stuck replica restarted and healthy {time.monotonic() - started:.0f} s on")
+
+
+def nginx_read_timeout_s() -> float:
+    """The shortest proxy_read_timeout of the container's nginx config, in seconds."""
+    values = re.findall(r"proxy_read_timeout\s+(\d+)(m?s);", render_container())
+    return min(int(v) / (1000 if unit == "ms" else 1) for v, unit in values)
+
+
+def test_reads_keep_working_with_one_of_3_replicas_paused(project, pytestconfig):
+    """`docker pause` (a cgroup-frozen replica, which no probe can act on): 10 s of sequential
+    GETs through nginx all answer 2xx, none slower than 3 s (nginx retries reads elsewhere)."""
+    if nginx_read_timeout_s() > 3:
+        pytest.skip("needs nginx's short read timeout with GET retry (issue 9 item 1)")
+    victim = three_healthy_replicas(project)[0]
+    docker("pause", victim["Id"])
+    latencies, statuses = [], []
+    try:
+        with requests.Session() as session:
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                sent = time.monotonic()
+                try:
+                    status = session.get(f"{project.url}/api/attendees?per_page=5", timeout=10)
+                    statuses.append(status.status_code)
+                except requests.RequestException:
+                    statuses.append(0)
+                latencies.append(time.monotonic() - sent)
+    finally:
+        docker("unpause", victim["Id"])
+    bad = [status for status in statuses if not 200 <= status < 300]
+    assert bad == [], f"{len(bad)} of {len(statuses)} GETs failed\n{failed_upstream_log(project)}"
+    assert max(latencies) < 3, max(latencies)
+    say(pytestconfig, f"one replica paused: {len(statuses)} GETs, slowest {max(latencies):.2f} s")
 
 
 def test_an_attendee_created_before_down_is_there_after_up(project):
