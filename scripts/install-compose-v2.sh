@@ -55,6 +55,8 @@ apt_opts=(
 apt-get "${apt_opts[@]}" update -qq
 cd "$FORKY_APT_DIR/debs"
 rm -f ./*.deb
+# apt downloads as its sandbox user _apt, which must be able to write here.
+chown _apt "$FORKY_APT_DIR/debs" 2>/dev/null || true
 apt-get "${apt_opts[@]}" download -qq \
   "docker-compose=${COMPOSE_VERSION}*" "docker-buildx=${BUILDX_VERSION}*"
 

@@ -395,7 +395,7 @@ def test_a_umask_077_checkout_serves_the_ui_and_ships_readable_init_scripts(proj
 def test_webserver_runs_the_bounded_number_of_nginx_workers(project):
     """CONTAINER_WORKER_PROCESSES workers, not one per host CPU (`auto`)."""
     (webserver,) = project.containers("webserver")
-    processes = docker("top", webserver["Id"], "-o", "args").stdout.splitlines()
+    processes = docker("top", webserver["Id"], "-o", "pid,args").stdout.splitlines()
     workers = [line for line in processes if "nginx: worker process" in line]
     assert len(workers) == CONTAINER_WORKER_PROCESSES, processes
 
