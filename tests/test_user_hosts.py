@@ -92,17 +92,19 @@ def test_our_images_are_built_never_pulled(version, files, tmp_path):
         assert registry.endswith(".invalid"), service["image"]
 
 
-def run_healthcheck(tmp_path: Path, mongosh_exit: int, init_running: bool = False):
-    """Run the database healthcheck in a plain shell, with a stub mongosh that records its call."""
+def run_healthcheck(
+    tmp_path: Path, mongosh_exit: int, init_running: bool = False, client: str = "mongosh"
+):
+    """Run the database healthcheck in a plain shell, with a stub CLIENT that records its call."""
     stubs = tmp_path / "bin"
     stubs.mkdir(exist_ok=True)
     record = tmp_path / "mongosh-call"
-    (stubs / "mongosh").write_text(
+    (stubs / client).write_text(
         "#!/bin/sh\n"
         f'{{ echo "HOME=$HOME"; [ -d "$HOME" ] && echo home-exists; echo "ARGS=$*"; }} >{record}\n'
         f"exit {mongosh_exit}\n"
     )
-    (stubs / "mongosh").chmod(0o755)
+    (stubs / client).chmod(0o755)
     password = tmp_path / "mongo_app_password"
     password.write_text("s3cret-password")
     temp = tmp_path / "tmp"
@@ -134,7 +136,15 @@ def test_healthcheck_is_healthy_when_the_app_user_logs_in_with_home_outside_the_
     assert "home-exists" in call
     assert "mongodb://127.0.0.1:27017/vdt2023" in call
     assert "s3cret-password" not in call
+    assert '"vdt_app"' in call  # the user as a JavaScript string literal
     assert not Path(home).exists()  # removed after the probe
+
+
+def test_healthcheck_uses_the_legacy_mongo_shell_of_older_images(tmp_path):
+    """Without mongosh (mongo:4.4, for CPUs without AVX) the legacy `mongo` shell is asked."""
+    result, call = run_healthcheck(tmp_path, mongosh_exit=0, client="mongo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cat(file)" in call
 
 
 def test_healthcheck_is_unhealthy_and_says_what_to_do_when_the_login_is_refused(tmp_path):

@@ -25,12 +25,26 @@ HOME=$(mktemp -d)
 export HOME
 trap 'rm -rf "$HOME"' EXIT
 
-if ! mongosh --quiet --norc "mongodb://127.0.0.1:27017/$MONGO_INITDB_DATABASE" --eval '
-  const password = require("fs").readFileSync(process.env.MONGO_APP_PASSWORD_FILE, "utf8").trim();
-  const login = db.auth(process.env.MONGO_APP_USERNAME, password);
-  if (!login || login.ok !== 1) throw new Error("authentication failed");
-  db.runCommand({ listCollections: 1, nameOnly: true, authorizedCollections: true });
-'; then
+# mongosh, or the legacy `mongo` shell of images older than 5.0 (MONGO_IMAGE, e.g. for CPUs
+# without AVX), which has cat() where mongosh has Node's fs.
+shell=mongosh
+command -v mongosh >/dev/null 2>&1 || shell=mongo
+
+# A JavaScript string literal holding $1.
+js_string() {
+  printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
+}
+
+if ! "$shell" --quiet --norc "mongodb://127.0.0.1:27017/$MONGO_INITDB_DATABASE" --eval "
+  const user = $(js_string "$MONGO_APP_USERNAME");
+  const file = $(js_string "$MONGO_APP_PASSWORD_FILE");
+  const password = (typeof require === 'function'
+    ? require('fs').readFileSync(file, 'utf8') : cat(file)).trim();
+  const login = db.auth(user, password);  // mongosh: { ok: 1 }; the legacy shell: 1
+  if (login !== 1 && !(login && login.ok === 1)) throw new Error('authentication failed');
+  const listed = db.runCommand({ listCollections: 1, nameOnly: true, authorizedCollections: true });
+  if (listed.ok !== 1) throw new Error('listCollections: ' + listed.errmsg);
+"; then
   echo "app-user-can-log-in: $MONGO_APP_USERNAME cannot log in to $MONGO_INITDB_DATABASE." \
     "If this lasts, the first init failed or was interrupted: docker compose down -v, then up again."
   exit 1

@@ -4,7 +4,7 @@
 # The official mongo image sources this file from /docker-entrypoint-initdb.d once, on the first
 # start with an empty /data/db, while a temporary mongod runs on localhost without --auth. Its
 # entrypoint (bash) defines `mongo`: the mongosh command line for that mongod. The password is
-# read by mongosh itself from the secret file, so it appears in no argument list.
+# read by the shell itself from the secret file, so it appears in no argument list.
 #
 # Exercised only where mongo:8.0 can be pulled: the offline/CI mode replaces MongoDB with a
 # stand-in that has no users (see compose.offline.yaml). If this script fails, or the first start
@@ -21,10 +21,18 @@ if [ ! -s "$MONGO_APP_PASSWORD_FILE" ]; then
   exit 1
 fi
 
+# A JavaScript string literal holding $1.
+js_string() {
+  printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"
+}
+
+# mongosh has Node's fs; the legacy `mongo` shell (images older than 5.0) has cat().
 # shellcheck disable=SC2154  # `mongo` comes from the image's docker-entrypoint.sh
-"${mongo[@]}" "$MONGO_INITDB_DATABASE" --eval '
-  const name = process.env.MONGO_APP_USERNAME;
-  const password = require("fs").readFileSync(process.env.MONGO_APP_PASSWORD_FILE, "utf8").trim();
-  db.createUser({ user: name, pwd: password, roles: [{ role: "readWrite", db: db.getName() }] });
-  print("create-app-user: " + name + " may read and write " + db.getName() + ", nothing else");
-'
+"${mongo[@]}" "$MONGO_INITDB_DATABASE" --eval "
+  const name = $(js_string "$MONGO_APP_USERNAME");
+  const file = $(js_string "$MONGO_APP_PASSWORD_FILE");
+  const password = (typeof require === 'function'
+    ? require('fs').readFileSync(file, 'utf8') : cat(file)).trim();
+  db.createUser({ user: name, pwd: password, roles: [{ role: 'readWrite', db: db.getName() }] });
+  print('create-app-user: ' + name + ' may read and write ' + db.getName() + ', nothing else');
+"
