@@ -84,6 +84,13 @@ def _error_locations(indent: str) -> str:
     return "\n".join(blocks)
 
 
+# The container's nginx workers: a fixed bound, not `auto` (one per host CPU, e.g. 64 on a big
+# host, each with worker_connections pre-allocated), so that the busy workers' buffers fit the
+# container's mem_limit (256m in compose.yaml) whatever the host. The official image's
+# auto-tuning entrypoint script is bypassed (ENTRYPOINT [] in webserver/Dockerfile).
+CONTAINER_WORKER_PROCESSES = 2
+
+
 @dataclass(frozen=True)
 class Upstream:
     """One `server` line of the backend pool."""
@@ -116,10 +123,12 @@ def render(
     user: str | None = None,
     write_rate: str = WRITE_RATE,
     write_burst: int = WRITE_BURST,
+    worker_processes: str = "auto",
 ) -> str:
     """Fill the template; every placeholder must be given (Template.substitute raises if not)."""
     return Template(TEMPLATE.read_text()).substitute(
         user_line=f"user {user};" if user else "# runs as the user that starts it (non-root)",
+        worker_processes=worker_processes,
         listen=listen,
         ui_root=ui_root,
         runtime_dir=runtime_dir,
@@ -166,6 +175,7 @@ def render_container() -> str:
         runtime_dir="/tmp/nginx",  # noqa: S108 (a tmpfs of its own in the container)
         resolver=os.environ.get("NGINX_RESOLVER") or RESOLVER,
         upstreams=[Upstream(os.environ.get("BACKEND_ADDRESS") or BACKEND_ADDRESS, resolve=True)],
+        worker_processes=str(CONTAINER_WORKER_PROCESSES),
     )
 
 

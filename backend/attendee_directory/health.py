@@ -3,7 +3,7 @@
 import logging
 
 from flask import Blueprint, Response, jsonify
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from .db import get_mongo
 from .errors import unavailable
@@ -11,6 +11,18 @@ from .request_log import one_line
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger(__name__)
+
+AUTHENTICATION_FAILED = 18  # MongoDB's error code for a refused login
+
+
+def database_problem(exc: PyMongoError) -> str:
+    """Why MongoDB cannot be used, for the log; a refused login also says how to recover."""
+    if isinstance(exc, OperationFailure) and exc.code == AUTHENTICATION_FAILED:
+        return (
+            f"MongoDB refused the app user's login ({exc}). If the database's first init failed "
+            "or was interrupted, it has no app user: run `docker compose down -v`, then up again"
+        )
+    return f"MongoDB ping failed: {exc}"
 
 
 @bp.get("/healthz")
@@ -26,6 +38,6 @@ def readyz() -> Response:
     try:
         get_mongo().ping()
     except PyMongoError as exc:
-        log.warning("not ready: %s", one_line(str(exc)))
+        log.warning("not ready: %s", one_line(database_problem(exc)))
         return unavailable("not ready")
     return jsonify(status="ready")
