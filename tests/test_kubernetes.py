@@ -96,7 +96,7 @@ def test_every_manifest_is_valid_for_the_stated_kubernetes_version(rendered, doc
     assert result.stdout.count("passed for resource") == len(documents), result.stdout
     kinds = {doc["kind"] for doc in documents}
     assert {"Deployment", "StatefulSet", "Service", "NetworkPolicy", "Ingress"} <= kinds
-    assert {"PodDisruptionBudget", "HorizontalPodAutoscaler", "ConfigMap", "Namespace"} <= kinds
+    assert {"PodDisruptionBudget", "HorizontalPodAutoscaler", "Namespace"} <= kinds
 
 
 def test_the_validator_rejects_a_broken_manifest(rendered, tmp_path):
@@ -189,6 +189,14 @@ def test_probes_name_routes_the_app_serves_on_ports_its_container_declares(docum
 def _probes(container: dict) -> list[dict]:
     """The container's probes."""
     return [container[kind] for kind in ("startupProbe", "readinessProbe", "livenessProbe")]
+
+
+def test_the_database_probe_is_the_script_that_the_database_image_installs(documents):
+    """The readiness probe runs the healthcheck that database/Dockerfile puts in the image."""
+    database = dict(_containers(documents))["database"]
+    command = database["readinessProbe"]["exec"]["command"]
+    assert command[0] in (ROOT / "database" / "Dockerfile").read_text()
+    assert (ROOT / "database" / "image" / Path(command[0]).name).exists()
 
 
 def test_ports_agree_with_the_dockerfiles(documents):
