@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -66,7 +67,13 @@ def start(args: list[str], log_path: Path, env: dict | None = None) -> subproces
     """Start ARGS in its own process group, with stdout and stderr appended to LOG_PATH.
 
     Its own group lets Ctrl-C reach only the runner, which then stops children in order.
+    A child started from the main thread gets SIGTERM if the runner dies without stopping it.
+    Not one started from another thread (a supervisor in the background): Linux sends the
+    parent-death signal when the *thread* that started the child ends, not the process.
     """
+    die_with_parent = (
+        _die_with_parent if threading.current_thread() is threading.main_thread() else None
+    )
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -75,7 +82,7 @@ def start(args: list[str], log_path: Path, env: dict | None = None) -> subproces
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
 

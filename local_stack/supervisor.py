@@ -10,7 +10,7 @@ Checked every INTERVAL seconds:
   and data; the replicas reconnect by themselves (pymongo retries server selection).
 """
 
-import subprocess
+import http.client
 import threading
 import time
 import urllib.error
@@ -32,7 +32,8 @@ def alive(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
             return 200 <= response.status < 300
-    except (OSError, urllib.error.URLError):
+    except (OSError, urllib.error.URLError, http.client.HTTPException):
+        # A replica killed mid-answer can also leave a truncated or empty status line.
         return False
 
 
@@ -56,8 +57,7 @@ class Supervisor:
         if self.stack.nginx_process.poll() is not None:
             self.say("nginx exited; stopping.")
             return False
-        for replica in self.stack.backends:
-            self._check_replica(replica)
+        # The database first: every replica needs it, and a replica's probe may take a second.
         database = self.stack.database
         if database is not None and database.process is not None:
             if database.process.poll() is not None:
@@ -67,6 +67,8 @@ class Supervisor:
                 )
                 database.restart()
                 self._count("database exited")
+        for replica in self.stack.backends:
+            self._check_replica(replica)
         return True
 
     def _check_replica(self, replica: Replica) -> None:
@@ -108,9 +110,11 @@ class Supervisor:
             try:
                 if not self.check_once():
                     return
-            except (OSError, RuntimeError, TimeoutError, subprocess.SubprocessError) as exc:
+            except Exception as exc:  # noqa: BLE001 (the supervisor must outlive any one round)
                 # e.g. the database died again while it was being restarted: try next round.
-                self.say(f"supervisor: a restart failed ({exc}); trying again")
+                # Dying here would also end every process this thread started (their parent-
+                # death signal follows the thread that started them).
+                self.say(f"supervisor: a round failed ({exc!r}); trying again")
             if time.monotonic() - started > 10 * INTERVAL:
                 self.say("supervisor: a round of checks took over 10 s")
 

@@ -8,7 +8,10 @@ over the network (tests send their traffic to the published port on 127.0.0.1 on
 import functools
 import json
 import os
+import re
 import secrets
+import shlex
+import stat
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -24,12 +27,20 @@ OFFICIAL_IMAGES = ("python:3.14-alpine", "nginx:1.30-alpine", "mongo:8.0")
 OFFLINE_PYTHON = "vdt-local/python:3.14"
 OFFLINE_NGINX = "vdt-local/nginx:1.30"
 PULL_TIMEOUT = 20  # seconds per official image before falling back to the offline mode
+# Our images: built, never pulled (the .invalid domain resolves nowhere; compose.yaml).
+OUR_IMAGES = "vdt2023.invalid"
 
 
-def run(args: list[str], timeout: float, env: dict | None = None, check: bool = True):
+def run(
+    args: list[str],
+    timeout: float,
+    env: dict | None = None,
+    check: bool = True,
+    cwd: Path = ROOT,
+):
     """Run a command, capturing text output; raise with its output if it fails and CHECK."""
     result = subprocess.run(
-        args, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, check=False
+        args, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd, check=False
     )
     if check and result.returncode != 0:
         raise RuntimeError(
@@ -123,6 +134,33 @@ def ensure_offline_base_images() -> None:
     run([str(ROOT / "scripts/build-base-images.sh")], timeout=900)
 
 
+def readme_command() -> list[str]:
+    """The README's headline command (its Docker section's first `docker compose up`), as argv."""
+    docker_section = (ROOT / "README.md").read_text().split("\n## Docker\n", 1)[1]
+    line = re.search(r"^docker compose up .*$", docker_section, re.MULTILINE).group(0)
+    return shlex.split(line)
+
+
+def copy_under_umask_077(destination: Path) -> Path:
+    """The repository's files (tracked or not ignored) written as a checkout under umask 077
+    writes them: files 0600 (0700 if executable), directories 0700."""
+    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], 60)
+    previous = os.umask(0o077)
+    try:
+        for name in filter(None, listed.stdout.split("\0")):
+            source = ROOT / name
+            if not source.is_file():
+                continue  # deleted in the work tree
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+            if source.stat().st_mode & stat.S_IXUSR:
+                target.chmod(0o700)
+    finally:
+        os.umask(previous)
+    return destination
+
+
 @dataclass
 class ComposeProject:
     """One compose project with a unique name, its own secrets and a free published port."""
@@ -132,6 +170,7 @@ class ComposeProject:
     http_port: int
     tag: str = "test"
     name: str = field(default_factory=lambda: f"vdt_test_{secrets.token_hex(4)}")
+    root: Path = ROOT  # the checkout whose compose files and build contexts are used
 
     @property
     def url(self) -> str:
@@ -148,11 +187,27 @@ class ComposeProject:
             "TAG": self.tag,
         }
 
+    def image(self, service: str) -> str:
+        """The image compose builds for SERVICE in this project."""
+        return f"{OUR_IMAGES}/{service}:{self.tag}"
+
     def compose(self, *args: str, timeout: float = 300, check: bool = True):
         """Run compose for this project with this mode's files."""
-        files = [arg for name in self.mode.files for arg in ("-f", str(ROOT / name))]
+        files = [arg for name in self.mode.files for arg in ("-f", str(self.root / name))]
         command = [*compose_command(), "-p", self.name, *files, *args]
-        return run(command, timeout=timeout, env=self.env(), check=check)
+        return run(command, timeout=timeout, env=self.env(), check=check, cwd=self.root)
+
+    def verbatim(self, argv: list[str], timeout: float = 900):
+        """Run ARGV, a `docker compose ...` command exactly as a user types it in the checkout:
+        the project name and this mode's files come from COMPOSE_PROJECT_NAME and COMPOSE_FILE,
+        which compose reads when no -p and no -f are given."""
+        assert argv[:2] == ["docker", "compose"], argv
+        env = {
+            **self.env(),
+            "COMPOSE_PROJECT_NAME": self.name,
+            "COMPOSE_FILE": os.pathsep.join(self.mode.files),
+        }
+        return run(argv, timeout=timeout, env=env, cwd=self.root)
 
     def containers(self, service: str | None = None) -> list[dict]:
         """`docker inspect` of the project's containers (running or not), or of one service's."""

@@ -389,3 +389,176 @@ def test_chromium_stays_on_this_machine(browser, stack):
         ".map((entry) => new URL(entry.name).origin))]"
     )
     assert origins and set(origins) == {stack.url}, origins
+
+
+def record_write_headers(driver) -> None:
+    """Wrap the page's fetch() so that the test sees the headers of every write it sends."""
+    driver.execute_script(
+        """window.writeHeaders = [];
+           const original = window.fetch;
+           window.fetch = (url, init = {}) => {
+             if ((init.method || 'GET') !== 'GET') {
+               window.writeHeaders.push([init.method, String(url), init.headers || {}]);
+             }
+             return original(url, init);
+           };"""
+    )
+
+
+def write_headers(driver) -> list[tuple]:
+    """The writes sent since the last call, as (method, path, headers)."""
+    return [tuple(sent) for sent in driver.execute_script("return window.writeHeaders.splice(0)")]
+
+
+def test_an_edit_overtaken_by_another_write_is_refused_and_shows_the_current_values(
+    browser, stack, http
+):
+    """The form sends If-Match; on 412 it says someone else changed the attendee, shows the
+    current values, and can put the user's values back to save them over the new version."""
+    token = uuid.uuid4().hex[:8]
+    attendee = {
+        "full_name": f"Race Tester {token}",
+        "email": f"race-{token}@example.test",
+        "year_of_birth": 2000,
+        "gender": "female",
+        "university": "Vietnam National University",
+        "major": "Mathematics",
+    }
+    created = http.post(f"{stack.url}/api/attendees", json=attendee, timeout=10)
+    assert created.status_code == 201, created.text
+    url = f"{stack.url}/api/attendees/{created.json()['id']}"
+
+    open_ui(browser, stack.url + "/")
+    search(browser, token, enter=True)
+    row = f"#rows tr[data-id='{created.json()['id']}']"
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, row), "the attendee is not listed")
+    browser.find_element(By.CSS_SELECTOR, f"{row} button[data-action='edit']").click()
+    wait_open(browser, "form-dialog")
+
+    # Someone else saves a change while the form is open.
+    theirs = http.patch(url, json={"major": "Physics"}, timeout=10)
+    assert theirs.json()["version"] == 2
+
+    record_write_headers(browser)
+    fill_form(browser, {"major": "Data Science"}, replace=True)
+    browser.find_element(By.ID, "form-submit").click()
+    banner = wait(
+        browser,
+        lambda d: (
+            "someone else changed" in text_of(d, "#form-banner").lower()
+            and text_of(d, "#form-banner")
+        ),
+        "no message that someone else changed the attendee",
+    )
+    assert "412" in banner and "not saved" in banner
+    assert is_open(browser, "form-dialog")
+    major = browser.find_element(By.ID, "field-major")
+    wait(browser, lambda d: major.get_attribute("value") == "Physics", "not the current major")
+    conflict = browser.find_element(By.ID, "conflict-list").text
+    assert "Data Science" in conflict and "Physics" in conflict
+    [(method, _, headers)] = write_headers(browser)
+    assert (method, headers.get("If-Match")) == ("PATCH", '"1"')
+    stored = http.get(url, timeout=10).json()
+    assert (stored["major"], stored["version"]) == ("Physics", 2)  # the stale edit was refused
+
+    # "Use my values again" and save: the change now applies to the version the user has seen.
+    browser.find_element(By.ID, "conflict-reapply").click()
+    assert major.get_attribute("value") == "Data Science"
+    browser.find_element(By.ID, "form-submit").click()
+    wait_closed(browser, "form-dialog")
+    [(method, _, headers)] = write_headers(browser)
+    assert (method, headers.get("If-Match")) == ("PATCH", '"2"')
+    stored = http.get(url, timeout=10).json()
+    assert (stored["major"], stored["version"]) == ("Data Science", 3)
+    assert http.delete(url, timeout=10).status_code == 204
+    assert_no_csp_violation(browser)
+
+
+def test_an_add_whose_answer_was_lost_is_retried_with_the_same_key(browser, stack, http):
+    """The first POST is stored but its answer never arrives; saving again sends the same
+    Idempotency-Key, gets the first result replayed, and the attendee exists once."""
+    token = uuid.uuid4().hex[:8]
+    attendee = {
+        "full_name": f"Retry Tester {token}",
+        "email": f"retry-{token}@example.test",
+        "year_of_birth": 1998,
+        "gender": "male",
+        "university": "Da Nang University of Technology",
+        "major": "Mechanical Engineering",
+    }
+    open_ui(browser, stack.url + "/")
+    # The connection breaks after the request was sent: the page sees a network error.
+    browser.execute_script(
+        """window.posts = [];
+           const original = window.fetch;
+           window.fetch = async (url, init = {}) => {
+             if ((init.method || 'GET') !== 'POST') return original(url, init);
+             const response = await original(url, init);
+             window.posts.push([init.headers['Idempotency-Key'],
+                                response.headers.get('Idempotent-Replayed')]);
+             if (window.posts.length === 1) throw new TypeError('Failed to fetch');
+             return response;
+           };"""
+    )
+    submit_add_form(browser, attendee)
+    wait(
+        browser,
+        lambda d: "network error" in text_of(d, "#form-banner").lower(),
+        "no network error shown",
+    )
+    listing = http.get(f"{stack.url}/api/attendees", params={"q": token}, timeout=10).json()
+    assert listing["total"] == 1  # stored, though the page never heard
+
+    browser.find_element(By.ID, "form-submit").click()
+    wait_closed(browser, "form-dialog")
+    toast = wait(browser, lambda d: text_of(d, "#toast"), "no confirmation after the retry")
+    assert toast == f"Added {attendee['full_name']}."
+    [(first_key, first_replayed), (second_key, second_replayed)] = browser.execute_script(
+        "return window.posts"
+    )
+    assert re.fullmatch(r"[0-9a-f-]{32,36}", first_key)
+    assert second_key == first_key
+    assert (first_replayed, second_replayed) == (None, "true")
+    listing = http.get(f"{stack.url}/api/attendees", params={"q": token}, timeout=10).json()
+    assert listing["total"] == 1
+    assert http.delete(f"{stack.url}/api/attendees/{listing['items'][0]['id']}").status_code == 204
+
+
+def test_a_delete_overtaken_by_an_edit_is_refused_and_shows_the_record_as_it_is(
+    browser, stack, http
+):
+    """Delete sends If-Match: after someone else's edit it is refused with the current values
+    shown, and a second Delete deletes the attendee as it is now."""
+    token = uuid.uuid4().hex[:8]
+    attendee = {
+        "full_name": f"Delete Race {token}",
+        "email": f"delete-{token}@example.test",
+        "year_of_birth": 1997,
+        "gender": "male",
+        "university": "Can Tho University",
+        "major": "Biology",
+    }
+    created = http.post(f"{stack.url}/api/attendees", json=attendee, timeout=10).json()
+    url = f"{stack.url}/api/attendees/{created['id']}"
+    open_ui(browser, stack.url + "/")
+    search(browser, token, enter=True)
+    row = f"#rows tr[data-id='{created['id']}']"
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, row), "the attendee is not listed")
+    browser.find_element(By.CSS_SELECTOR, f"{row} button[data-action='delete']").click()
+    wait_open(browser, "delete-dialog")
+
+    new_email = f"moved-{token}@example.test"
+    assert http.patch(url, json={"email": new_email}, timeout=10).status_code == 200
+    browser.find_element(By.ID, "delete-confirm").click()
+    wait(
+        browser,
+        lambda d: "someone else changed" in text_of(d, "#delete-banner").lower(),
+        "no message that someone else changed the attendee",
+    )
+    wait(browser, lambda d: new_email in text_of(d, "#delete-text"), "not the current email")
+    assert is_open(browser, "delete-dialog")
+    assert http.get(url, timeout=10).status_code == 200  # not deleted
+
+    browser.find_element(By.ID, "delete-confirm").click()
+    wait_closed(browser, "delete-dialog")
+    assert http.get(url, timeout=10).status_code == 404

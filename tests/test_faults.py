@@ -1,6 +1,6 @@
 """The fault suite: a hung replica, a database outage, a chaos run and concurrent writers, on the
 real stack (nginx + granian replicas + nx-27017), bounded in time. It prints its figures and
-writes them to test-artifacts/faults.json (`make fault-figures` copies them into the README).
+saves them to test-artifacts/faults.json (`make fault-figures` copies them into the README).
 
 Targets (issue "Faults and bad input"):
 - one of 3 replicas frozen: 0 non-2xx reads, p99 under 1 s, none over 3 s, for 60 s of
@@ -10,7 +10,6 @@ Targets (issue "Faults and bad input"):
 - a chaos run: acknowledged writes = stored writes, no 500, every error in the JSON shape.
 """
 
-import json
 import os
 import random
 import signal
@@ -18,11 +17,11 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from pathlib import Path
 
 import pytest
 import requests
 from fault_load import Recorder, Writes, attendee, reader, run_hey, run_threads
+from figures import save
 from pymongo import MongoClient
 from stack_helpers import new_stack
 
@@ -31,30 +30,17 @@ from local_stack.supervisor import Supervisor
 pytestmark = pytest.mark.faults
 
 FIGURES: dict = {}
-FIGURES_FILE = Path(__file__).resolve().parent.parent / "test-artifacts" / "faults.json"
 # Writes are limited to 10/s per client address at the front door; these tests are one client
 # sending many, so the limit is raised for them (the stack suite tests the limit itself).
 NO_WRITE_LIMIT = {"write_rate": "10000r/s", "write_burst": 10000}
 SEED = 2026
 
 
-def say(config, line: str) -> None:
-    """Print LINE in the test report, even while pytest captures output."""
-    reporter = config.pluginmanager.getplugin("terminalreporter")
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"[faults] {line}")
-
-
 @pytest.fixture(scope="module", autouse=True)
 def figures(pytestconfig):
-    """Collect the suite's figures; print them and write them to FIGURES_FILE at the end."""
+    """Collect the suite's figures; print them and save them at the end."""
     yield FIGURES
-    for name, value in FIGURES.items():
-        say(pytestconfig, f"{name}: {json.dumps(value)}")
-    FIGURES_FILE.parent.mkdir(exist_ok=True)
-    FIGURES_FILE.write_text(json.dumps(FIGURES, indent=2) + "\n")
+    save(pytestconfig, "faults", FIGURES)
 
 
 @pytest.fixture
@@ -78,8 +64,9 @@ def thaw(group: int) -> None:
 
 
 def stored_ids(stack, writes: Writes) -> list[str]:
-    """The ids of the attendees this run's writers stored, read straight from the database."""
-    with MongoClient(stack.database.uri, serverSelectionTimeoutMS=5000) as client:
+    """The ids of the attendees this run's writers stored, read straight from the database
+    (which the chaos run may have killed last: the supervisor is restarting it)."""
+    with MongoClient(stack.database.uri, serverSelectionTimeoutMS=30_000) as client:
         docs = client[stack.mongo_db]["attendees"].find(
             {"email": {"$regex": f"@{writes.email_domain}$"}}, {"_id": 1}
         )
@@ -198,6 +185,7 @@ def test_chaos_run_loses_no_acknowledged_write(fault_stack, pytestconfig):
     try:
         run_threads(workers, seconds=90, during=faults)
         assert_acknowledged_equals_stored(fault_stack, writes)
+        stored = len(stored_ids(fault_stack, writes))
     finally:
         supervisor.stop()
     FIGURES["chaos run, 90 s"] = {
@@ -206,7 +194,7 @@ def test_chaos_run_loses_no_acknowledged_write(fault_stack, pytestconfig):
         "answers": len(recorder.answers),
         "statuses": recorder.statuses(),
         "acknowledged_writes": len(writes.acknowledged),
-        "stored_writes": len(stored_ids(fault_stack, writes)),
+        "stored_writes": stored,
     }
     assert 500 not in recorder.statuses()
     assert [a for a in recorder.answers if a.status >= 400 and not a.json_error] == []

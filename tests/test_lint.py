@@ -13,7 +13,12 @@ import pytest
 from local_stack.processes import find_executable
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCKERFILES = ["backend/Dockerfile", "webserver/Dockerfile", "database/standin/Dockerfile"]
+DOCKERFILES = [
+    "backend/Dockerfile",
+    "webserver/Dockerfile",
+    "database/Dockerfile",
+    "database/standin/Dockerfile",
+]
 COMPOSE_FILES = ["compose.yaml", "compose.offline.yaml"]
 
 
@@ -43,9 +48,14 @@ def test_compose_files_follow_the_compose_spec():
 
 
 def test_shell_scripts_pass_shellcheck():
-    """The scripts, and the MongoDB init script that only a real mongo:8.0 runs."""
+    """The scripts, and the database image's init script and healthcheck."""
     scripts = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("scripts/*.sh"))
-    lint(tool("shellcheck"), *scripts, "database/init/create-app-user.sh")
+    lint(
+        tool("shellcheck"),
+        *scripts,
+        "database/image/init/create-app-user.sh",
+        "database/image/app-user-can-log-in.sh",
+    )
 
 
 def _pins(path: Path) -> dict[str, str]:

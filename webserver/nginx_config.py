@@ -9,6 +9,7 @@ local run lists its replicas' ports, which Debian 12's nginx 1.22 understands.
 """
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,13 @@ def _error_locations(indent: str) -> str:
     return "\n".join(blocks)
 
 
+# The container's nginx workers: a fixed bound, not `auto` (one per host CPU, e.g. 64 on a big
+# host, each with worker_connections pre-allocated), so that the busy workers' buffers fit the
+# container's mem_limit (256m in compose.yaml) whatever the host. The official image's
+# auto-tuning entrypoint script is bypassed (ENTRYPOINT [] in webserver/Dockerfile).
+CONTAINER_WORKER_PROCESSES = 2
+
+
 @dataclass(frozen=True)
 class Upstream:
     """One `server` line of the backend pool."""
@@ -117,11 +125,13 @@ def render(
     user: str | None = None,
     write_rate: str = WRITE_RATE,
     write_burst: int = WRITE_BURST,
+    worker_processes: str = "auto",
     status_listen: str | None = None,
 ) -> str:
     """Fill the template; every placeholder must be given (Template.substitute raises if not)."""
     return Template(TEMPLATE.read_text()).substitute(
         user_line=f"user {user};" if user else "# runs as the user that starts it (non-root)",
+        worker_processes=worker_processes,
         listen=listen,
         # stub_status: a unix socket in the runtime directory unless told (no port to collide).
         status_listen=status_listen or f"unix:{runtime_dir}/status.sock",
@@ -147,8 +157,18 @@ def render(
     )
 
 
+# Where the container's nginx finds the replicas: Docker's DNS and the compose service name by
+# default. Elsewhere (Kubernetes) the image is built with other values, e.g. the cluster DNS and
+# the headless Service's full name: nginx's resolver does not apply search domains.
+RESOLVER = "127.0.0.11 valid=2s ipv6=off"
+BACKEND_ADDRESS = "backend:5000"
+
+
 def render_container() -> str:
     """The image's config: Docker's DNS re-resolves `backend` every 2 s, so scaling needs no reload.
+
+    NGINX_RESOLVER and BACKEND_ADDRESS, when set (the Dockerfile's build arguments), replace
+    RESOLVER and BACKEND_ADDRESS.
 
     No canary in the pool here (the local run has one): while a `resolve` server's name does not
     exist, nginx logs "could not be resolved" at error level every few seconds, so an optional
@@ -159,8 +179,9 @@ def render_container() -> str:
         status_listen=f"{STATUS_PORT}",
         ui_root="/usr/share/nginx/html",
         runtime_dir="/tmp/nginx",  # noqa: S108 (a tmpfs of its own in the container)
-        resolver="127.0.0.11 valid=2s ipv6=off",
-        upstreams=[Upstream("backend:5000", resolve=True)],
+        resolver=os.environ.get("NGINX_RESOLVER") or RESOLVER,
+        upstreams=[Upstream(os.environ.get("BACKEND_ADDRESS") or BACKEND_ADDRESS, resolve=True)],
+        worker_processes=str(CONTAINER_WORKER_PROCESSES),
     )
 
 

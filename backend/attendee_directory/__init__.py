@@ -1,13 +1,10 @@
 """VDT 2023 attendee directory: the Flask application factory."""
 
-from importlib.metadata import PackageNotFoundError, version
-
 from flask import Flask
 
-try:
-    __version__ = version("attendee-directory")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+source"
+from ._version import __version__
+
+__all__ = ["__version__", "create_app"]
 
 
 def create_app(test_config: dict | None = None) -> Flask:

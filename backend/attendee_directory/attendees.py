@@ -1,16 +1,24 @@
-"""The attendees resource: list, get, create, replace, update and delete under /api."""
+"""The attendees resource: list, get, create, replace, update and delete under /api.
+
+Every attendee has a version, 1 when created and one more on every write; documents stored
+before versions existed have none and count as version 1. The ETag of an attendee is its
+version in quotes (`"3"`); PUT, PATCH and DELETE honour If-Match with it.
+"""
 
 import math
 import re
 from datetime import UTC, datetime
 
 from bson import ObjectId
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, after_this_request, current_app, jsonify, request, url_for
 from pydantic import ValidationError
 from pymongo import ASCENDING, DESCENDING
+from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from .db import ATTENDEES, get_db
+from . import idempotency
+from .collection_names import ATTENDEES
+from .db import get_db
 from .errors import ApiError
 from .requests_json import validated
 from .schemas import AttendeeIn, AttendeePatch, ListQuery, field_errors
@@ -18,6 +26,10 @@ from .schemas import AttendeeIn, AttendeePatch, ListQuery, field_errors
 bp = Blueprint("attendees", __name__, url_prefix="/api/attendees")
 
 SEARCH_FIELDS = ("full_name", "university", "major")
+# A conditional write loses only when another write lands between its read and its update,
+# and each loss is another request's success, so among N concurrent writers one loses at most
+# N - 1 times; this bounds the loop for any realistic N.
+WRITE_ATTEMPTS = 100
 
 
 def to_json(doc: dict) -> dict:
@@ -32,7 +44,47 @@ def to_json(doc: dict) -> dict:
         "major": doc["major"],
         "created_at": _iso(doc["created_at"]),
         "updated_at": _iso(doc["updated_at"]),
+        "version": version_of(doc),
     }
+
+
+def version_of(doc: dict) -> int:
+    """The stored version; documents written before versions existed count as version 1."""
+    return doc.get("version", 1)
+
+
+def etag(version: int) -> str:
+    """The strong entity tag of an attendee at VERSION: the number in double quotes."""
+    return f'"{version}"'
+
+
+def _at_version(doc: dict) -> dict:
+    """A filter that matches DOC only while it still has the version it was read with."""
+    if "version" in doc:
+        return {"_id": doc["_id"], "version": doc["version"]}
+    return {"_id": doc["_id"], "version": {"$exists": False}}
+
+
+def _check_if_match(attendee_id: str, version: int) -> None:
+    """412 unless If-Match is absent, `*`, or lists the attendee's current entity tag."""
+    if "If-Match" not in request.headers:
+        return
+    tags = request.if_match
+    # Weak tags count too: nginx turns a strong ETag into W/"n" when it gzips the response,
+    # and the version number still names exactly one stored state of the attendee.
+    if tags.star_tag or tags.contains_weak(str(version)):
+        return
+    raise ApiError(
+        412,
+        "precondition_failed",
+        f"attendee {attendee_id} has changed: it is now at version {version} (ETag "
+        f"{etag(version)}), which If-Match does not name; fetch it again and reapply your change",
+    )
+
+
+def _with_etag(doc: dict, status: int = 200, headers: dict | None = None) -> tuple:
+    """The JSON of DOC with its ETag (and any other HEADERS)."""
+    return jsonify(to_json(doc)), status, {"ETag": etag(version_of(doc)), **(headers or {})}
 
 
 def _iso(moment: datetime) -> str:
@@ -105,26 +157,85 @@ def list_attendees() -> Response:
 
 
 @bp.get("/<attendee_id>")
-def get_attendee(attendee_id: str) -> Response:
-    """Return one attendee by id."""
+def get_attendee(attendee_id: str) -> tuple:
+    """Return one attendee by id, with its ETag."""
     doc = get_db()[ATTENDEES].find_one({"_id": _object_id(attendee_id)})
     if doc is None:
         raise _not_found(attendee_id)
-    return jsonify(to_json(doc))
+    return _with_etag(doc)
+
+
+def _location(attendee_id: ObjectId) -> str:
+    """The URL of one attendee."""
+    return url_for("attendees.get_attendee", attendee_id=str(attendee_id))
+
+
+def _new_attendee(attendee_id: ObjectId, fields: dict) -> dict:
+    """The document stored for a new attendee: version 1, created and updated now."""
+    now = datetime.now(UTC)
+    return {"_id": attendee_id, **fields, "version": 1, "created_at": now, "updated_at": now}
 
 
 @bp.post("")
-def create_attendee() -> tuple[Response, int, dict]:
-    """Create an attendee: 201 with its Location, or 409 if its email is taken."""
+def create_attendee() -> tuple:
+    """Create an attendee: 201 with its Location, or 409 if its email is taken.
+
+    With an Idempotency-Key, a retry of the same body answers what the first attempt did.
+    """
+    key = idempotency.request_key()
     fields = validated(AttendeeIn).model_dump()
-    now = datetime.now(UTC)
-    doc = {**fields, "created_at": now, "updated_at": now}
+    if key is not None:
+        return _create_once(key, fields)
+    doc = _new_attendee(ObjectId(), fields)
     try:
         get_db()[ATTENDEES].insert_one(doc)
     except DuplicateKeyError:
         raise _duplicate_email(fields["email"]) from None
-    location = url_for("attendees.get_attendee", attendee_id=str(doc["_id"]))
-    return jsonify(to_json(doc)), 201, {"Location": location}
+    return _with_etag(doc, 201, {"Location": _location(doc["_id"])})
+
+
+def _create_once(key: str, fields: dict) -> tuple:
+    """Create under an Idempotency-Key: the attendee is inserted at most once per key."""
+    database = get_db()
+    lifetime = current_app.config["SETTINGS"].idempotency_key_ttl_seconds
+    idempotency.sweep_expired(database, lifetime)
+    held = idempotency.reserve(database, key, idempotency.fingerprint(fields), lifetime)
+    if held.outcome is not None:
+        return _replay(held.outcome, fields)
+    doc = _new_attendee(held.attendee_id, fields)
+    replayed = False
+    try:
+        database[ATTENDEES].insert_one(doc)
+    except DuplicateKeyError:
+        # Either an earlier attempt with this key already inserted the reserved id (it died
+        # before recording its answer, or it is running right now), or the email is taken.
+        earlier = database[ATTENDEES].find_one({"_id": held.attendee_id})
+        if earlier is None:
+            idempotency.record_outcome(database, held, {"status": 409})
+            raise _duplicate_email(fields["email"]) from None
+        doc, replayed = earlier, True
+    location = _location(doc["_id"])
+    outcome = {"status": 201, "body": to_json(doc), "location": location}
+    idempotency.record_outcome(database, held, outcome)
+    if replayed:
+        return _replay(outcome, fields)
+    return _with_etag(doc, 201, {"Location": location})
+
+
+def _replay(outcome: dict, fields: dict) -> tuple:
+    """Answer again what a create with this Idempotency-Key answered the first time."""
+
+    @after_this_request
+    def _mark(response: Response) -> Response:
+        """Tell the client that this answer repeats an earlier one."""
+        response.headers[idempotency.REPLAYED_HEADER] = "true"
+        return response
+
+    if outcome["status"] == 409:
+        raise _duplicate_email(fields["email"])
+    body = outcome["body"]
+    headers = {"Location": outcome["location"], "ETag": etag(body["version"])}
+    return jsonify(body), outcome["status"], headers
 
 
 @bp.put("/<attendee_id>")
@@ -142,27 +253,72 @@ def update_attendee(attendee_id: str) -> Response:
     return _update(attendee_id, changes)
 
 
-def _update(attendee_id: str, changes: dict) -> Response:
-    """Apply CHANGES to one attendee and return it as stored."""
-    oid = _object_id(attendee_id)
-    collection = get_db()[ATTENDEES]
-    try:
-        # update_one, not find_one_and_update: every server reports a duplicate key for it.
-        # $currentDate stamps the time with the server's clock, the same for every replica.
-        result = collection.update_one(
-            {"_id": oid}, {"$set": changes, "$currentDate": {"updated_at": True}}
-        )
-    except DuplicateKeyError:
-        raise _duplicate_email(changes["email"]) from None
-    doc = collection.find_one({"_id": oid}) if result.matched_count else None
+def _current(collection: Collection, oid: ObjectId, attendee_id: str) -> dict:
+    """Read one attendee and check If-Match against it: 404 if it is gone, 412 if stale."""
+    doc = collection.find_one({"_id": oid})
     if doc is None:
         raise _not_found(attendee_id)
-    return jsonify(to_json(doc))
+    _check_if_match(attendee_id, version_of(doc))
+    return doc
+
+
+def _update(attendee_id: str, changes: dict) -> tuple:
+    """Apply CHANGES to the version of the attendee just read, and answer with this write.
+
+    The update only lands if nobody wrote in between (it is filtered on the version read);
+    otherwise it reads again (checking If-Match again) and retries, so no write is lost and
+    the answer is built from this request's own write, never from another client's.
+    """
+    oid = _object_id(attendee_id)
+    collection = get_db()[ATTENDEES]
+    for _ in range(WRITE_ATTEMPTS):
+        read = _current(collection, oid, attendee_id)
+        version = version_of(read) + 1
+        try:
+            # update_one, not find_one_and_update: nx-27017 reports no duplicate key for the
+            # latter. $currentDate stamps the time with the server's clock (the same for every
+            # replica; a datetime sent with $set comes back as a string from nx-27017).
+            result = collection.update_one(
+                _at_version(read),
+                {"$set": {**changes, "version": version}, "$currentDate": {"updated_at": True}},
+            )
+        except DuplicateKeyError:
+            raise _duplicate_email(changes["email"]) from None
+        if result.matched_count:
+            return _with_etag(_as_written(collection, {**read, **changes, "version": version}))
+    raise _contended(attendee_id)
+
+
+def _as_written(collection: Collection, ours: dict) -> dict:
+    """The attendee as this request wrote it: read back while it still has our version."""
+    stored = collection.find_one({"_id": ours["_id"]})
+    if stored is not None and version_of(stored) == ours["version"]:
+        return stored
+    # Another write (or a delete) followed ours before the read: its timestamp is not ours,
+    # so the server time of our write is unknown; this replica's clock stands in for it.
+    return {**ours, "updated_at": datetime.now(UTC)}
+
+
+def _contended(attendee_id: str) -> ApiError:
+    """The 503 for a write that lost to concurrent writes more than WRITE_ATTEMPTS times."""
+    return ApiError(
+        503,
+        "write_contention",
+        f"attendee {attendee_id} is being changed by too many requests at once; retry shortly",
+    )
 
 
 @bp.delete("/<attendee_id>")
 def delete_attendee(attendee_id: str) -> tuple[str, int]:
-    """Delete an attendee: 204, or 404 if there is none with that id."""
-    if not get_db()[ATTENDEES].delete_one({"_id": _object_id(attendee_id)}).deleted_count:
-        raise _not_found(attendee_id)
-    return "", 204
+    """Delete an attendee: 204, 404 if there is none with that id, 412 if If-Match is stale."""
+    oid = _object_id(attendee_id)
+    collection = get_db()[ATTENDEES]
+    if "If-Match" not in request.headers:
+        if not collection.delete_one({"_id": oid}).deleted_count:
+            raise _not_found(attendee_id)
+        return "", 204
+    for _ in range(WRITE_ATTEMPTS):
+        read = _current(collection, oid, attendee_id)
+        if collection.delete_one(_at_version(read)).deleted_count:
+            return "", 204
+    raise _contended(attendee_id)

@@ -68,6 +68,7 @@ class Settings:
     stats_flush_seconds: float = 1.0
     log_level: str = "info"
     access_log: bool = True
+    idempotency_key_ttl_seconds: int = 24 * 3600
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -87,4 +88,7 @@ class Settings:
             stats_flush_seconds=float(number("STATS_FLUSH_SECONDS", "1.0", float, 0)),
             log_level=log_level(),
             access_log=_flag("ACCESS_LOG", "true"),
+            idempotency_key_ttl_seconds=int(
+                number("IDEMPOTENCY_KEY_TTL_SECONDS", str(24 * 3600), int, 1)
+            ),
         )

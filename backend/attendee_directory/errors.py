@@ -2,9 +2,10 @@
 
 import logging
 
-from flask import Flask, Response, jsonify, request
-from pymongo.errors import ConnectionFailure, PyMongoError
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
+
+from .request_log import request_target
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +56,16 @@ def _http_error(exc: HTTPException) -> Response:
     return response
 
 
-def _database_error(exc: PyMongoError) -> Response:
-    """Map a lost or unreachable database to 503, so that clients retry instead of failing."""
-    if isinstance(exc, ConnectionFailure):
-        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
-        response = error_response(
-            503, "database_unavailable", "the database cannot be reached; retry shortly"
-        )
-        response.headers["Retry-After"] = "1"
-        return response
-    log.exception("database error on %s %s", request.method, request.path)
-    return error_response(500, "database_error", "the database rejected the operation")
+def unavailable(message: str) -> Response:
+    """The 503 for a database that cannot be reached, with the Retry-After that clients honour."""
+    response = error_response(503, "database_unavailable", message)
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 def _unexpected(exc: Exception) -> Response:
     """Last resort: log the traceback and answer with the shared shape, never an HTML page."""
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error on %s", request_target())
     return error_response(500, "internal_error", "unexpected server error")
 
 
@@ -78,5 +73,4 @@ def init_app(app: Flask) -> None:
     """Register the handlers that turn every exception into the shared JSON shape."""
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(PyMongoError, _database_error)
     app.register_error_handler(Exception, _unexpected)

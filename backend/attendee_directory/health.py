@@ -1,12 +1,28 @@
 """Health probes: /healthz says the process is alive, /readyz that it can reach MongoDB."""
 
+import logging
+
 from flask import Blueprint, Response, jsonify
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from .db import get_mongo
-from .errors import error_response
+from .errors import unavailable
+from .request_log import one_line
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
+
+AUTHENTICATION_FAILED = 18  # MongoDB's error code for a refused login
+
+
+def database_problem(exc: PyMongoError) -> str:
+    """Why MongoDB cannot be used, for the log; a refused login also says how to recover."""
+    if isinstance(exc, OperationFailure) and exc.code == AUTHENTICATION_FAILED:
+        return (
+            f"MongoDB refused the app user's login ({exc}). If the database's first init failed "
+            "or was interrupted, it has no app user: run `docker compose down -v`, then up again"
+        )
+    return f"MongoDB ping failed: {exc}"
 
 
 @bp.get("/healthz")
@@ -17,11 +33,11 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Readiness: pings MongoDB; 503 with the reason while it cannot be reached."""
+    """Readiness: pings MongoDB. The public answer says only ready or not; the reason (the
+    database's address, the driver's text) goes to the log."""
     try:
-        get_mongo().client().admin.command("ping")
+        get_mongo().ping()
     except PyMongoError as exc:
-        response = error_response(503, "database_unavailable", f"MongoDB ping failed: {exc}")
-        response.headers["Retry-After"] = "1"
-        return response
-    return jsonify(status="ready", database=get_mongo().settings.mongo_db)
+        log.warning("not ready: %s", one_line(database_problem(exc)))
+        return unavailable("not ready")
+    return jsonify(status="ready")

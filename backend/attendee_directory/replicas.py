@@ -10,7 +10,10 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from pymongo.errors import PyMongoError
 
 from . import background
-from .db import REPLICAS, get_db
+from ._version import __version__
+from .collection_names import REPLICAS
+from .db import get_db
+from .schemas import ReplicaSplit, ReplicaStats, WhoAmI
 
 log = logging.getLogger(__name__)
 bp = Blueprint("replicas", __name__, url_prefix="/api")
@@ -107,18 +110,17 @@ def _stamp(response: Response) -> Response:
 @bp.get("/whoami")
 def whoami() -> Response:
     """Which replica answered: name, hostname, addresses, pid, version, start, requests served."""
-    from . import __version__
-
     counter = replica_counter()
-    return jsonify(
+    identity = WhoAmI(
         replica=counter.replica,
         hostname=counter.hostname,
         addresses=counter.addresses,
         pid=os.getpid(),
         version=__version__,
-        started_at=counter.started_at.isoformat().replace("+00:00", "Z"),
+        started_at=counter.started_at,
         requests_served=counter.served + 1,  # this request is counted after it is answered
     )
+    return jsonify(identity.model_dump(mode="json"))
 
 
 @bp.get("/replicas")
@@ -127,20 +129,21 @@ def replicas() -> Response:
     replica_counter().flush()
     docs = list(get_db()[REPLICAS].find().sort([("requests", -1), ("_id", 1)]))
     total = sum(doc.get("requests", 0) for doc in docs)
-    return jsonify(
+    split = ReplicaSplit(
         total=total,
         replicas=[
-            {
-                "replica": doc["_id"],
-                "hostname": doc.get("hostname", ""),
-                "addresses": doc.get("addresses", []),
-                "requests": doc.get("requests", 0),
-                "share": round(doc.get("requests", 0) / total, 4) if total else 0.0,
-                "last_seen": doc["last_seen"].astimezone(UTC).isoformat().replace("+00:00", "Z"),
-            }
+            ReplicaStats(
+                replica=doc["_id"],
+                hostname=doc.get("hostname", ""),
+                addresses=doc.get("addresses", []),
+                requests=doc.get("requests", 0),
+                share=round(doc.get("requests", 0) / total, 4) if total else 0.0,
+                last_seen=doc["last_seen"].astimezone(UTC),
+            )
             for doc in docs
         ],
     )
+    return jsonify(split.model_dump(mode="json"))
 
 
 def init_app(app: Flask) -> None:

@@ -85,7 +85,7 @@ def configure_logging(level: str) -> None:
         package.addHandler(handler)
 
 
-def _clean(value: str | None) -> str:
+def clean(value: str | None) -> str:
     """A value as one log token: '-' when absent, escaped so it cannot forge a log line."""
     if not value:
         return "-"
@@ -94,6 +94,22 @@ def _clean(value: str | None) -> str:
         return value
     # WSGI strings carry the raw bytes as latin-1 (PEP 3333): escape the bytes that were sent.
     return quote(value.encode("latin-1", "backslashreplace"), safe=_SAFE)
+
+
+# Characters that end or fake a line in a log viewer: C0 and C1 controls, line and paragraph
+# separators.
+_LINE_BREAKING = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """Free text (an exception's message) as part of one log line: line breakers escaped."""
+    return _LINE_BREAKING.sub(lambda match: f"\\x{{{ord(match.group()):x}}}", text)
+
+
+def request_target() -> str:
+    """The current request's method and path, escaped for a log line (both come from the client)."""
+    environ = request.environ
+    return f"{clean(environ.get('REQUEST_METHOD'))} {clean(environ.get('PATH_INFO'))}"
 
 
 _STARTED = "attendee_directory.started"
@@ -114,14 +130,14 @@ def _log_request(response: Response) -> Response:
     access_log.info(
         '%s "%s %s %s" %s %s %.1fms request_id=%s forwarded_for=%s',
         environ.get("REMOTE_ADDR") or "-",
-        environ.get("REQUEST_METHOD", "-"),
-        _clean(target),
+        clean(environ.get("REQUEST_METHOD")),
+        clean(target),
         environ.get("SERVER_PROTOCOL", "-"),
         response.status_code,
         "-" if length is None else length,
         took_ms,
-        _clean(environ.get("HTTP_X_REQUEST_ID")),
-        _clean(environ.get("HTTP_X_FORWARDED_FOR")),
+        clean(environ.get("HTTP_X_REQUEST_ID")),
+        clean(environ.get("HTTP_X_FORWARDED_FOR")),
     )
     return response
 

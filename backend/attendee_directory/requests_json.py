@@ -2,11 +2,16 @@
 
 import json
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel, ValidationError
 
 from .errors import ApiError
 from .schemas import field_errors
+
+# The one body type the API reads (RFC 8259: JSON between systems is UTF-8). Not the *+json
+# types (a merge patch or JSON patch means other semantics), not UTF-16 or UTF-32.
+JSON_TYPE = "application/json"
+CHARSETS = ("utf-8",)
 
 
 def _no_constant(name: str):
@@ -14,15 +19,41 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _check_media_type() -> None:
+    """415 unless the body is declared application/json, in UTF-8 if a charset is named."""
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if request.mimetype != JSON_TYPE or charset not in CHARSETS:
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json (UTF-8)")
+
+
+def read_body() -> bytes:
+    """The whole body, or 413 if it is longer than MAX_BODY_BYTES, chunked or not.
+
+    Werkzeug checks Content-Length, and for a body without one (chunked) it stops reading at
+    the limit without saying so: the application would parse a prefix. Reading one byte past
+    the limit from the server's stream tells a body of exactly the limit from a longer one.
+    """
+    limit = current_app.config["SETTINGS"].max_body_bytes
+    raw = request.get_data(cache=False)  # raises 413 for a Content-Length past the limit
+    if len(raw) >= limit and request.content_length is None:
+        if request.environ["wsgi.input"].read(1):
+            raise ApiError(413, "payload_too_large", f"the body is larger than {limit} bytes")
+    return raw
+
+
 def json_body() -> object:
-    """Return the parsed JSON body: 415 if it is not JSON, 400 if it does not parse."""
-    if not request.is_json:
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    raw = request.get_data(cache=False)  # raises 413 past MAX_CONTENT_LENGTH
+    """Return the parsed JSON body: 415 if it is not JSON, 413 if too long, 400 if it does
+    not parse as UTF-8 JSON (lone surrogates included: no database can store them)."""
+    _check_media_type()
+    raw = read_body()
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # a "\ud800" escape fails here
+    except UnicodeError:
+        raise ApiError(400, "invalid_json", "the body is not UTF-8 text") from None
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    return data
 
 
 def validated(model: type[BaseModel]) -> BaseModel:

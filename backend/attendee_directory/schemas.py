@@ -1,34 +1,157 @@
 """Declared schemas: they validate request bodies and produce the OpenAPI document."""
 
+import re
+import sys
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
 )
 
 YEAR_MIN = 1950
 YEAR_MAX = 2010
 SORT_FIELDS = ("full_name", "year_of_birth", "university", "major", "email", "created_at")
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
-def _lower(value: str) -> str:
-    """Emails are compared without case, so they are stored in lower case."""
-    return value.lower()
+def _unicode_class(codepoints: list[int]) -> str:
+    """A regex character-class body for CODEPOINTS that both JSON Schema (ECMA 262) and Python
+    read alike: BMP ranges as \\uXXXX escapes; characters beyond it one by one and literally,
+    because a range of them is out of order in an ECMA regex without the u flag."""
+    parts, start = [], None
+    for index, point in enumerate(codepoints):
+        if start is None:
+            start = point
+        if index + 1 < len(codepoints) and codepoints[index + 1] == point + 1 and point < 0xFFFF:
+            continue
+        if point > 0xFFFF:
+            parts.extend(chr(p) for p in range(start, point + 1))
+        elif start == point:
+            parts.append(f"\\u{point:04x}")
+        else:
+            parts.append(f"\\u{start:04x}-\\u{point:04x}")
+        start = None
+    return "".join(parts)
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# Characters no stored text may contain: controls (Cc, NUL included), invisible format
+# characters (Cf: zero-width space, BOM, bidi overrides, ...) and line or paragraph separators
+# (Zl, Zp). Spaces (Zs) may appear inside a text, not at either end. (Lone surrogates never get
+# this far: requests_json refuses them as invalid JSON.)
+_FORBIDDEN = frozenset(("Cc", "Cf", "Zl", "Zp"))
+# One scan of every code point: the slow part of importing this module (about 0.2 s).
+_EDGE_CATEGORIES = _FORBIDDEN | {"Zs"}
+_EDGE_POINTS = [
+    point
+    for point in range(sys.maxunicode + 1)
+    if unicodedata.category(chr(point)) in _EDGE_CATEGORIES
+]
+FORBIDDEN_CLASS = _unicode_class(
+    [point for point in _EDGE_POINTS if unicodedata.category(chr(point)) != "Zs"]
+)
+EDGE_CLASS = _unicode_class(_EDGE_POINTS)
+# One pattern states the text rule for both the validator and the document: no forbidden
+# character, and no space at either end (stripping silently would make maxLength lie).
+TEXT_PATTERN = f"^[^{EDGE_CLASS}](?:[^{FORBIDDEN_CLASS}]*[^{EDGE_CLASS}])?$"
+
+
+def _email_unsafe(char: str) -> bool:
+    """A character an email may not hold: '@', a space or forbidden character, or one that
+    NFKC normalization turns into one (the fullwidth at sign U+FF20, U+00A8 = space +
+    diaeresis, ...)."""
+    return any(
+        c == "@" or unicodedata.category(c) in _EDGE_CATEGORIES
+        for c in unicodedata.normalize("NFKC", char).casefold() + char
+    )
+
+
+# The email's characters as a positive class of the Basic Multilingual Plane, without lone
+# surrogates: beyond it an ECMA regex without the u flag sees surrogate pairs, and a generator
+# (schemathesis) could not draw from the negated class; no real address needs those planes.
+_EMAIL_CHAR = (
+    "["
+    + _unicode_class(
+        [
+            point
+            for point in range(0xFFFF + 1)
+            if not 0xD800 <= point <= 0xDFFF and not _email_unsafe(chr(point))
+        ]
+    )
+    + "]"
+)
+# local@domain.tld, checked on what the client sent; the stored form is its NFKC case fold.
+EMAIL_PATTERN = f"^{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\\.{_EMAIL_CHAR}+$"
+_TEXT_RE = re.compile(TEXT_PATTERN)
+_EMAIL_RE = re.compile(EMAIL_PATTERN)
+_FORBIDDEN_RE = re.compile(f"[{FORBIDDEN_CLASS}]")
+
+
+TEXT_RULE = "no control or invisible characters, no space at either end"
+EMAIL_RULE = (
+    "Unique: stored and compared in its NFKC case-folded form (fullwidth letters, any case)"
+)
+
+
+def _plain_text(value: str) -> str:
+    """Check the text rule (TEXT_PATTERN), saying which part of it the value breaks."""
+    if _TEXT_RE.match(value):
+        return value
+    if _FORBIDDEN_RE.search(value):
+        raise ValueError("must not contain control or invisible characters")
+    if not value.strip():
+        raise ValueError("must not be blank")
+    raise ValueError("must not start or end with a space")
+
+
+def _email(value: str) -> str:
+    """Check EMAIL_PATTERN, then store the NFKC case fold: lookalikes are one address."""
+    if _FORBIDDEN_RE.search(value):
+        raise ValueError("must not contain control or invisible characters")
+    if not _EMAIL_RE.match(value):
+        raise ValueError("not a valid email address")
+    return unicodedata.normalize("NFKC", value).casefold()
+
+
+def _text(max_length: int) -> object:
+    """A text field type of at most MAX_LENGTH characters under the text rule."""
+    return Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=max_length),
+        AfterValidator(_plain_text),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": max_length,
+                "pattern": TEXT_PATTERN,
+                "description": TEXT_RULE,
+            }
+        ),
+    ]
+
+
+Text = _text(120)
+FullName = _text(100)
 Email = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=254, pattern=EMAIL_PATTERN),
-    AfterValidator(_lower),
+    StringConstraints(max_length=254),
+    AfterValidator(_email),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 254,
+            "pattern": EMAIL_PATTERN,
+            "description": EMAIL_RULE,
+        }
+    ),
 ]
 Year = Annotated[int, Field(ge=YEAR_MIN, le=YEAR_MAX)]
 Gender = Literal["female", "male", "other"]
@@ -43,8 +166,8 @@ class _Strict(BaseModel):
 class AttendeeIn(_Strict):
     """A complete attendee, as sent to create (POST) or replace (PUT)."""
 
-    full_name: FullName = Field(description="Full name", examples=["Nguyen Van An"])
-    email: Email = Field(description="Unique, compared without case", examples=["an@example.edu"])
+    full_name: FullName = Field(description=f"Full name: {TEXT_RULE}", examples=["Nguyen Van An"])
+    email: Email = Field(description=EMAIL_RULE, examples=["an@example.edu"])
     year_of_birth: Year = Field(description=f"Between {YEAR_MIN} and {YEAR_MAX}")
     gender: Gender
     university: Text = Field(examples=["Hanoi University of Science and Technology"])
@@ -53,6 +176,9 @@ class AttendeeIn(_Strict):
 
 class AttendeePatch(_Strict):
     """Some of an attendee's fields, as sent to update it in part (PATCH); null is not a value."""
+
+    # An empty PATCH changes nothing and is refused: the document says so.
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     full_name: FullName = None
     email: Email = None
@@ -74,6 +200,10 @@ class Attendee(BaseModel):
     major: str
     created_at: datetime
     updated_at: datetime
+    version: int = Field(
+        ge=1,
+        description='1 when created, one more on every write; the ETag is it in quotes ("3")',
+    )
 
 
 class AttendeePage(BaseModel):
@@ -86,13 +216,23 @@ class AttendeePage(BaseModel):
     pages: int = Field(ge=0)
 
 
+def _digits(value: object) -> object:
+    """A query integer is written in plain digits: not 1.0, +5, 1_0 or ' 5' (int() takes them)."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
+        raise ValueError("must be a whole number written in digits")
+    return value
+
+
+QueryInt = Annotated[int, BeforeValidator(_digits)]
+
+
 class ListQuery(BaseModel):
     """Query parameters of the attendee list (strings from the URL, so coercion is on)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    page: int = Field(1, ge=1, le=100_000)
-    per_page: int = Field(20, ge=1, le=100)
+    page: QueryInt = Field(1, ge=1, le=100_000)
+    per_page: QueryInt = Field(20, ge=1, le=100)
     q: str = Field("", max_length=100, description="Search in name, university and major")
     sort: Literal[SORT_FIELDS] = "full_name"  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "asc"
@@ -145,8 +285,8 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
             message = "unknown field"
         elif err["type"] == "missing":
             message = "field required"
-        elif err["type"] == "string_pattern_mismatch" and err["loc"][-1:] == ("email",):
-            message = "not a valid email address"
+        elif err["type"] == "value_error":
+            message = str(err["ctx"]["error"])  # our own validators' words, without a prefix
         else:
             message = err["msg"]
         fields.setdefault(name, message)

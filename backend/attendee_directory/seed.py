@@ -1,16 +1,13 @@
 """Seed the directory with the fictional sample attendees shipped in data/attendees.json."""
 
 import json
-import logging
 import sys
 from datetime import UTC, datetime
 from importlib.resources import files
 
-from pymongo import MongoClient
 from pymongo.database import Database
 
-from .config import ConfigError, Settings
-from .db import ATTENDEES, META, prepare
+from .collection_names import ATTENDEES, META
 from .schemas import AttendeeIn
 
 SEED_MARKER = "seed"
@@ -32,7 +29,7 @@ def seed(database: Database) -> int:
     for attendee in sample_attendees():
         result = database[ATTENDEES].update_one(
             {"email": attendee["email"]},
-            {"$setOnInsert": {**attendee, "created_at": now, "updated_at": now}},
+            {"$setOnInsert": {**attendee, "version": 1, "created_at": now, "updated_at": now}},
             upsert=True,
         )
         added += result.upserted_id is not None
@@ -47,24 +44,7 @@ def seed_once(database: Database) -> int:
     return seed(database)
 
 
-def main() -> int:
-    """Command line: seed the database named by MONGO_URI / MONGO_DB (safe to rerun)."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    with MongoClient(
-        settings.mongo_uri, serverSelectionTimeoutMS=settings.mongo_timeout_ms
-    ) as client:
-        database = client[settings.mongo_db]
-        prepare(database, seed=False)
-        added = seed(database)
-    kept = len(sample_attendees()) - added
-    print(f"seeded {settings.mongo_db}: {added} attendees added, {kept} already there")
-    return 0
+if __name__ == "__main__":  # `python -m attendee_directory.seed`, as the README shows
+    from attendee_directory.cli import seed_command
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(seed_command())

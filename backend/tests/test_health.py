@@ -1,5 +1,6 @@
 """Health probes and database outages: 503 while MongoDB is down, recovery without restart."""
 
+import logging
 import time
 
 import pytest
@@ -15,11 +16,23 @@ def test_healthz_needs_no_database(make_app):
     assert app.test_client().get("/healthz").get_json() == {"status": "ok"}
 
 
-def test_readyz_pings_the_database(client, settings):
-    """/readyz is 200 with the database name when MongoDB answers."""
+def test_readyz_pings_the_database(client):
+    """/readyz is 200 and says only that it is ready when MongoDB answers."""
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ready", "database": settings.mongo_db}
+    assert response.get_json() == {"status": "ready"}
+
+
+def test_readyz_says_only_not_ready_and_logs_the_reason(make_app, caplog):
+    """The public 503 names no address and no driver text; the log line has the reason."""
+    app = make_app(mongo_uri="mongodb://127.0.0.1:9/", mongo_timeout_ms=100)
+    caplog.set_level(logging.WARNING, logger="attendee_directory")
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "database_unavailable", "message": "not ready"}
+    assert response.headers["Retry-After"] == "1"
+    reasons = [r.getMessage() for r in caplog.records if r.getMessage().startswith("not ready:")]
+    assert reasons and "127.0.0.1:9" in reasons[0], [r.getMessage() for r in caplog.records]
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """The OpenAPI document and the docs page."""
 
+import re
+
 from attendee_directory.schemas import AttendeeIn
 
 
@@ -65,3 +67,64 @@ def test_docs_page_and_its_assets_are_served(client):
         assert asset in html
         assert client.get(asset).status_code == 200
     assert "/api/openapi.json" in client.get("/api/docs/init.js").get_data(as_text=True)
+
+
+# The routes that serve the document and its docs page: about the API, not part of it.
+DOCUMENTATION_ROUTES = {
+    "/api/openapi.json",
+    "/api/docs",
+    "/api/docs/init.js",
+    "/api/docs/vendor/{name}",
+}
+
+
+def _documented_operations(doc: dict) -> set[tuple[str, str]]:
+    """Every (METHOD, path) the document declares."""
+    return {
+        (method.upper(), path)
+        for path, item in doc["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+
+
+def _served_operations(app) -> set[tuple[str, str]]:
+    """Every (METHOD, path) the app's URL map routes, in OpenAPI's {name} path syntax."""
+    served = set()
+    for rule in app.url_map.iter_rules():
+        path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        if rule.endpoint == "static" or path in DOCUMENTATION_ROUTES:
+            continue
+        served |= {(method, path) for method in rule.methods - {"HEAD", "OPTIONS"}}
+    return served
+
+
+def test_the_document_declares_exactly_the_routes_the_app_serves(app, client):
+    """Every route of the URL map is in the document and every documented path is routed."""
+    doc = client.get("/api/openapi.json").get_json()
+    assert _documented_operations(doc) == _served_operations(app)
+    assert {"/healthz", "/readyz"} <= set(doc["paths"])
+
+
+def test_every_api_operation_declares_the_proxys_answers(client):
+    """nginx's 502/503/504 on every /api operation, and its 413/429 on every write, in JSON."""
+    doc = client.get("/api/openapi.json").get_json()
+    for method, path in _documented_operations(doc):
+        if not path.startswith("/api/"):
+            continue
+        responses = doc["paths"][path][method.lower()]["responses"]
+        expected = {"502", "503", "504"}
+        if method in {"POST", "PUT", "PATCH", "DELETE"}:
+            expected |= {"413", "429"}
+        assert expected <= set(responses), (method, path)
+        for status in expected:
+            schema = responses[status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Error"}
+
+
+def test_patch_needs_a_field_in_the_document_too(client, created):
+    """The document's PATCH body has minProperties 1, and the API refuses {} accordingly."""
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc["components"]["schemas"]["AttendeePatch"]["minProperties"] == 1
+    response = client.patch(f"/api/attendees/{created()['id']}", json={})
+    assert response.status_code == 422

@@ -5,7 +5,8 @@ import socket
 import time
 
 from attendee_directory import __version__
-from attendee_directory.db import REPLICAS, get_db
+from attendee_directory.collection_names import REPLICAS
+from attendee_directory.db import get_db
 from attendee_directory.replicas import replica_counter
 from attendee_directory.schemas import ReplicaSplit, WhoAmI
 

@@ -54,3 +54,21 @@ def test_access_log_can_be_turned_off(make_app, caplog):
     quiet = make_app(access_log=False)
     assert quiet.test_client().get("/api/whoami").status_code == 200
     assert access_lines(caplog) == []
+
+
+FORGED = "zz%0a2026-01-01%2000:00:00,000%20CRITICAL%20x:%20FORGED"  # %0a: a newline
+
+
+def test_no_log_line_of_any_logger_can_be_forged(make_app, caplog):
+    """With the database unreachable, the outage warning names the path: escaped, like every
+    other line that carries what a client sent, so each record is one line."""
+    app = make_app(mongo_uri="mongodb://127.0.0.1:9/", mongo_timeout_ms=100)
+    caplog.set_level(logging.INFO, logger="attendee_directory")
+    response = app.test_client().get(f"/api/attendees/{FORGED}")  # asks the database first
+    assert response.status_code == 503
+    messages = [record.getMessage() for record in caplog.records]
+    warnings = [m for m in messages if m.startswith("database unavailable on")]
+    assert warnings, messages
+    assert "%0A2026-01-01" in warnings[0]
+    for message in messages:
+        assert "\n" not in message and "\r" not in message, message

@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-from attendee_directory.db import ATTENDEES, META, get_db
+from attendee_directory.collection_names import ATTENDEES, META
+from attendee_directory.db import get_db
 from attendee_directory.seed import SEED_MARKER, sample_attendees, seed
 
 
@@ -23,6 +24,7 @@ def test_seed_twice_adds_nothing_the_second_time(app):
         assert first == len(sample_attendees())
         assert second == 0
         assert database[ATTENDEES].count_documents({}) == first
+        assert database[ATTENDEES].count_documents({"version": 1}) == first
 
 
 def test_seed_command_is_idempotent(mongo_server, settings):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from attendee_directory import serve
-from attendee_directory.db import REPLICAS
+from attendee_directory.collection_names import REPLICAS
 from pymongo import MongoClient
 
 from local_stack.processes import free_port, http_ok, port_open, start, wait_until

@@ -1,0 +1,244 @@
+"""Kubernetes on paper: the manifests under kubernetes/ are rendered with kustomize, validated
+against the schemas of a stated Kubernetes version, and checked against the rest of the
+repository (labels, probe paths, ports, environment variables, secret keys). No cluster runs
+here, so nothing is applied.
+"""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from attendee_directory import create_app
+from attendee_directory.config import Settings
+
+from local_stack.processes import find_executable
+
+ROOT = Path(__file__).resolve().parent.parent
+KUBERNETES_VERSION = "1.33.0"
+OVERLAY = ROOT / "kubernetes" / "overlays" / "registry"
+WORKLOADS = ("Deployment", "StatefulSet")
+
+
+def _kubectl() -> str:
+    """kubectl (its built-in kustomize renders the manifests), or a visible skip."""
+    found = shutil.which("kubectl")
+    if found is None:
+        pytest.skip("needs kubectl for `kubectl kustomize` (apt-get install -y kubectl)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> Path:
+    """The overlay rendered to one YAML file."""
+    output = subprocess.run(
+        [_kubectl(), "kustomize", str(OVERLAY)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    path = tmp_path_factory.mktemp("kubernetes") / "rendered.yaml"
+    path.write_text(output)
+    return path
+
+
+@pytest.fixture(scope="module")
+def documents(rendered) -> list[dict]:
+    """The rendered objects."""
+    return [doc for doc in yaml.safe_load_all(rendered.read_text()) if doc]
+
+
+def _validate(path: Path) -> subprocess.CompletedProcess:
+    """kubernetes-validate, strict, against KUBERNETES_VERSION's schemas."""
+    validator = find_executable("kubernetes-validate")
+    if validator is None:
+        pytest.fail("kubernetes-validate is not installed: pip install -r requirements-dev.lock")
+    return subprocess.run(
+        [validator, "--strict", "-k", KUBERNETES_VERSION, "--no-warn", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def _of_kind(documents: list[dict], *kinds: str) -> list[dict]:
+    """The documents of KINDS."""
+    return [doc for doc in documents if doc["kind"] in kinds]
+
+
+def _pod_labels(documents: list[dict]) -> list[dict]:
+    """The pod template labels of every workload."""
+    return [w["spec"]["template"]["metadata"]["labels"] for w in _of_kind(documents, *WORKLOADS)]
+
+
+def _selects_a_pod(selector: dict, documents: list[dict]) -> bool:
+    """True when the label SELECTOR matches some workload's pods."""
+    return any(
+        all(labels.get(k) == v for k, v in selector.items()) for labels in _pod_labels(documents)
+    )
+
+
+def _containers(documents: list[dict]):
+    """(workload name, container) for every container."""
+    for workload in _of_kind(documents, *WORKLOADS):
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            yield workload["metadata"]["name"], container
+
+
+def test_every_manifest_is_valid_for_the_stated_kubernetes_version(rendered, documents):
+    """kubernetes-validate --strict accepts every object, and the overlay renders them all."""
+    result = _validate(rendered)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("passed for resource") == len(documents), result.stdout
+    kinds = {doc["kind"] for doc in documents}
+    assert {"Deployment", "StatefulSet", "Service", "NetworkPolicy", "Ingress"} <= kinds
+    assert {"PodDisruptionBudget", "HorizontalPodAutoscaler", "Namespace"} <= kinds
+
+
+def test_the_validator_rejects_a_broken_manifest(rendered, tmp_path):
+    """The check can fail: an unknown field and a wrong type are refused."""
+    broken = rendered.read_text().replace("replicas: 2", 'replicas: "two"', 1)
+    broken = broken.replace("containerPort: 5000", "containerPort: 5000\n          hostPortt: 1", 1)
+    path = tmp_path / "broken.yaml"
+    path.write_text(broken)
+    assert _validate(path).returncode != 0
+
+
+def test_every_selector_matches_the_pods_it_means(documents):
+    """Services, PDBs, NetworkPolicies and workloads select labels that pods really carry."""
+    for service in _of_kind(documents, "Service"):
+        assert _selects_a_pod(service["spec"]["selector"], documents), service["metadata"]
+    for budget in _of_kind(documents, "PodDisruptionBudget"):
+        assert _selects_a_pod(budget["spec"]["selector"]["matchLabels"], documents)
+    for workload in _of_kind(documents, *WORKLOADS):
+        selector = workload["spec"]["selector"]["matchLabels"]
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert all(labels.get(k) == v for k, v in selector.items()), workload["metadata"]
+    for policy in _of_kind(documents, "NetworkPolicy"):
+        selectors = [policy["spec"]["podSelector"].get("matchLabels", {})]
+        for rule in policy["spec"].get("ingress", []) + policy["spec"].get("egress", []):
+            for peer in rule.get("from", []) + rule.get("to", []):
+                selectors.append(peer["podSelector"]["matchLabels"])
+        for selector in selectors:
+            assert not selector or _selects_a_pod(selector, documents), policy["metadata"]
+
+
+def test_references_between_objects_resolve(documents):
+    """The HPA scales a Deployment that exists, the Ingress names a Service port that exists,
+    and every Service's target port is a port that its pods declare."""
+    names = {(doc["kind"], doc["metadata"]["name"]) for doc in documents}
+    for autoscaler in _of_kind(documents, "HorizontalPodAutoscaler"):
+        target = autoscaler["spec"]["scaleTargetRef"]
+        assert (target["kind"], target["name"]) in names
+    services = {s["metadata"]["name"]: s for s in _of_kind(documents, "Service")}
+    for ingress in _of_kind(documents, "Ingress"):
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                backend = path["backend"]["service"]
+                ports = {p["name"] for p in services[backend["name"]]["spec"]["ports"]}
+                assert backend["port"]["name"] in ports
+    declared = {
+        (container["name"], port["name"])
+        for _, container in _containers(documents)
+        for port in container.get("ports", [])
+    }
+    for service in services.values():
+        for port in service["spec"]["ports"]:
+            assert any(name == port["targetPort"] for _, name in declared), port
+
+
+def test_the_only_allowed_paths_are_webserver_to_backend_and_backend_to_database(documents):
+    """Default deny, then exactly webserver -> backend:5000 and backend -> database:27017."""
+    policies = {p["metadata"]["name"]: p["spec"] for p in _of_kind(documents, "NetworkPolicy")}
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    backend_in = policies["backend"]["ingress"]
+    assert backend_in == [
+        {
+            "from": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "webserver"}}}],
+            "ports": [{"port": 5000, "protocol": "TCP"}],
+        }
+    ]
+    database_in = policies["database"]["ingress"]
+    assert database_in[0]["from"][0]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "backend"
+    }
+    assert database_in[0]["ports"] == [{"port": 27017, "protocol": "TCP"}]
+
+
+def test_probes_name_routes_the_app_serves_on_ports_its_container_declares(documents):
+    """Every HTTP probe path of the backend is a route of the Flask app, on a declared port."""
+    app = create_app({"SETTINGS": Settings(mongo_uri="mongodb://127.0.0.1:1/")})
+    routes = {rule.rule for rule in app.url_map.iter_rules()}
+    for workload, container in _containers(documents):
+        ports = {port["name"] for port in container.get("ports", [])}
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            probe = container.get(kind, {}).get("httpGet")
+            if probe is None:
+                continue
+            assert probe["port"] in ports, (workload, kind)
+            if workload == "backend":
+                assert probe["path"] in routes, (workload, kind, probe["path"])
+    backend = dict(_containers(documents))["backend"]
+    assert {p.get("httpGet", {}).get("path") for p in _probes(backend)} == {"/healthz", "/readyz"}
+
+
+def _probes(container: dict) -> list[dict]:
+    """The container's probes."""
+    return [container[kind] for kind in ("startupProbe", "readinessProbe", "livenessProbe")]
+
+
+def test_the_database_probe_is_the_script_that_the_database_image_installs(documents):
+    """The readiness probe runs the healthcheck that database/Dockerfile puts in the image."""
+    database = dict(_containers(documents))["database"]
+    command = database["readinessProbe"]["exec"]["command"]
+    assert command[0] in (ROOT / "database" / "Dockerfile").read_text()
+    assert (ROOT / "database" / "image" / Path(command[0]).name).exists()
+
+
+def test_ports_agree_with_the_dockerfiles(documents):
+    """The container ports are the ones each image EXPOSEs."""
+    exposed = {
+        name: int(re.search(r"^EXPOSE (\d+)", (ROOT / name / "Dockerfile").read_text(), re.M)[1])
+        for name in ("backend", "webserver")
+    }
+    for workload, container in _containers(documents):
+        if workload in exposed:
+            assert [p["containerPort"] for p in container["ports"]] == [exposed[workload]]
+
+
+def test_environment_names_are_ones_the_backend_reads(documents):
+    """Every variable given to the backend is read by its settings or its server launcher."""
+    package = ROOT / "backend" / "attendee_directory"
+    source = (package / "config.py").read_text() + (package / "serve.py").read_text()
+    read = set(re.findall(r"[\(\s]\"([A-Z][A-Z0-9_]+)\"", source))
+    read |= {f"{name}_FILE" for name in read}  # config.py reads NAME_FILE for every NAME
+    backend = dict(_containers(documents))["backend"]
+    given = {variable["name"] for variable in backend["env"]}
+    assert given <= read, given - read
+
+
+def test_secret_keys_are_the_files_that_make_secrets_writes(documents):
+    """The Secret mongo-credentials is made from scripts/make-secrets.sh's files (README)."""
+    written = set(re.findall(r"^write (\w+)", (ROOT / "scripts/make-secrets.sh").read_text(), re.M))
+    used = set()
+    for workload in _of_kind(documents, *WORKLOADS):
+        for volume in workload["spec"]["template"]["spec"].get("volumes", []):
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] == "mongo-credentials"
+                used |= {item["key"] for item in volume["secret"]["items"]}
+    assert used and used <= written, used - written
+
+
+def test_the_webserver_image_can_be_built_for_the_cluster_dns(monkeypatch):
+    """The rendered nginx config takes its resolver and backend address from the build."""
+    from webserver.nginx_config import render_container
+
+    monkeypatch.setenv("NGINX_RESOLVER", "kube-dns.kube-system.svc.cluster.local valid=5s")
+    monkeypatch.setenv("BACKEND_ADDRESS", "backend.vdt2023.svc.cluster.local:5000")
+    config = render_container()
+    assert "resolver kube-dns.kube-system.svc.cluster.local valid=5s;" in config
+    assert "server backend.vdt2023.svc.cluster.local:5000 " in config

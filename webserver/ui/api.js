@@ -1,0 +1,89 @@
+// The API client: every call goes through here, so every call updates the "served by" badge.
+
+import { $, setTone } from "./dom.js";
+import { renderRecentCalls, renderReplicas } from "./replicas.js";
+import { RECENT_CALLS, state } from "./state.js";
+
+/** An API error: the HTTP status and the API's {error, message, fields} body. */
+export class ApiError extends Error {
+  constructor(status, code, message, fields, requestId) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.fields = fields || null;
+    this.requestId = requestId || "";
+  }
+}
+
+// The API client: every call goes through here, so every call updates the "served by" badge.
+
+export async function api(method, path, { body, signal, headers = {} } = {}) {
+  const init = {
+    method,
+    headers: { Accept: "application/json", ...headers },
+    cache: "no-store",
+    signal,
+  };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, "network_error", "The server cannot be reached; check the connection.");
+  }
+  noteServedBy(method, path, response);
+  let data = null;
+  const text = response.status === 204 ? "" : await response.text();
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null; // e.g. an HTML error page from something in between
+    }
+  }
+  if (!response.ok) {
+    const fallback = `${response.status} ${response.statusText}`.trim();
+    throw new ApiError(
+      response.status,
+      data?.error || "http_error",
+      data?.message || fallback,
+      data?.fields,
+      response.headers.get("X-Request-ID"),
+    );
+  }
+  return data;
+}
+
+/** Show which replica (X-Served-By) and which upstream address (X-Upstream-Addr) answered. */
+export function noteServedBy(method, path, response) {
+  const name = response.headers.get("X-Served-By") || "";
+  const addr = response.headers.get("X-Upstream-Addr") || "";
+  state.lastServedName = name;
+  // After a failover nginx lists every address it tried ("a:1, b:2"); the last one answered.
+  if (name && addr) state.upstreamOf.set(name, addr.split(",").pop().trim());
+
+  const badge = $("served-by");
+  $("served-by-name").textContent = name || "nginx (no replica)";
+  $("served-by-addr").textContent = addr || "not proxied";
+  badge.dataset.replica = name;
+  badge.dataset.upstream = addr;
+  badge.title = `${method} ${path} answered ${response.status} by ${name || "nginx itself"}`;
+  setTone(badge, name);
+  badge.classList.remove("flash");
+  void badge.offsetWidth; // restart the flash animation
+  badge.classList.add("flash");
+
+  state.recentCalls.unshift({
+    method,
+    path: path.replace(/^\/api/, ""),
+    status: response.status,
+    name,
+  });
+  state.recentCalls.length = Math.min(state.recentCalls.length, RECENT_CALLS);
+  renderRecentCalls();
+  if (state.replicaSplit) renderReplicas();
+}
