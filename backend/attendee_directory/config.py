@@ -5,6 +5,7 @@ import socket
 from dataclasses import dataclass
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(RuntimeError):
@@ -53,6 +54,14 @@ def log_level() -> str:
     return raw
 
 
+def log_format() -> str:
+    """LOG_FORMAT: text (human-readable lines, the default) or json (one object per line)."""
+    raw = (_read("LOG_FORMAT", "text") or "text").strip().lower()
+    if raw not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the application can be told from outside."""
@@ -67,6 +76,7 @@ class Settings:
     max_body_bytes: int = 16 * 1024
     stats_flush_seconds: float = 1.0
     log_level: str = "info"
+    log_format: str = "text"
     access_log: bool = True
     idempotency_key_ttl_seconds: int = 24 * 3600
 
@@ -87,6 +97,7 @@ class Settings:
             max_body_bytes=int(number("MAX_BODY_BYTES", str(16 * 1024), int, 1024)),
             stats_flush_seconds=float(number("STATS_FLUSH_SECONDS", "1.0", float, 0)),
             log_level=log_level(),
+            log_format=log_format(),
             access_log=_flag("ACCESS_LOG", "true"),
             idempotency_key_ttl_seconds=int(
                 number("IDEMPOTENCY_KEY_TTL_SECONDS", str(24 * 3600), int, 1)

@@ -1,0 +1,58 @@
+"""LOG_FORMAT=json: a real replica writes one JSON object per line, with the X-Request-ID."""
+
+import json
+import signal
+import sys
+import urllib.request
+
+import pytest
+from attendee_directory.config import ConfigError, Settings
+
+from local_stack.processes import free_port, http_ok, start, wait_until
+
+
+def test_an_unknown_log_format_is_refused(monkeypatch):
+    """LOG_FORMAT names text or json; anything else stops the start with a message."""
+    monkeypatch.setenv("MONGO_URI", "mongodb://127.0.0.1:1/")
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        Settings.from_env()
+
+
+def test_json_access_lines_carry_the_request_id(settings, tmp_path):
+    """Each access line parses as JSON; the one for our request has its id, route and status."""
+    port = free_port()
+    env = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "MONGO_URI": settings.mongo_uri,
+        "MONGO_DB": settings.mongo_db,
+        "SEED_ON_START": "false",
+        "LOG_FORMAT": "json",
+    }
+    log = tmp_path / "replica.log"
+    process = start([sys.executable, "-m", "attendee_directory.serve"], log, env)
+    request_id = "c0ffee00c0ffee00c0ffee00c0ffee00"
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_ok(f"{base}/healthz"), timeout=30, what="replica", process=process)
+        call = urllib.request.Request(  # noqa: S310
+            f"{base}/api/whoami?x=%22quoted%22", headers={"X-Request-ID": request_id}
+        )
+        with urllib.request.urlopen(call, timeout=5) as response:  # noqa: S310
+            assert response.status == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    lines = [
+        json.loads(line)
+        for line in log.read_text().splitlines()
+        if line.startswith("{")  # granian's own lines are its format, not the app's
+    ]
+    access = [line for line in lines if line["logger"] == "attendee_directory.access"]
+    assert access, log.read_text()
+    (ours,) = [line for line in access if line["request_id"] == request_id]
+    assert (ours["method"], ours["status"], ours["level"]) == ("GET", 200, "INFO")
+    assert ours["target"].startswith("/api/whoami?x=")
+    assert ours["duration_ms"] >= 0
