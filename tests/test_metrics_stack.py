@@ -1,10 +1,13 @@
 """Metrics through the real stack: the replicas serve /metrics, the front door does not."""
 
+import json
 import socket
+import time
 
 import pytest
+import requests
 from prometheus_client.parser import text_string_to_metric_families
-from stack_helpers import served_by
+from stack_helpers import new_stack, served_by
 
 pytestmark = pytest.mark.stack
 
@@ -67,3 +70,28 @@ def test_stub_status_is_on_its_own_listener_only(stack, http):
     assert _get_unix(stack.state_dir / "nginx" / "status.sock", "/api/whoami")[0] == 404
     for path in ("/stub_status", "/nginx_status", "/status"):
         assert http.get(f"{stack.url}{path}", timeout=5).status_code == 404
+
+
+def test_log_format_json_ties_nginx_and_replica_lines_by_request_id(tmp_path_factory, monkeypatch):
+    """LOG_FORMAT=json: nginx's and the replica's lines are JSON and share one X-Request-ID."""
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    with new_stack(tmp_path_factory, "jsonlog", replicas=1) as running, requests.Session() as http:
+        response = http.get(f"{running.url}/api/whoami", timeout=5)
+        assert response.status_code == 200
+        request_id = response.headers["X-Request-ID"]
+        nginx_log = running.state_dir / "nginx" / "access.log"
+        replica_log = running.logs / f"{running.backends[0].name}.log"
+
+        def lines(path) -> list[dict]:
+            """The JSON lines of PATH that carry our request id."""
+            text = path.read_text() if path.exists() else ""
+            found = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+            return [line for line in found if line.get("request_id") == request_id]
+
+        deadline = time.monotonic() + 10  # nginx and the app flush their buffers every second
+        while time.monotonic() < deadline and not (lines(nginx_log) and lines(replica_log)):
+            time.sleep(0.2)
+        (nginx_line,) = lines(nginx_log)
+        (replica_line,) = lines(replica_log)
+    assert nginx_line["status"] == 200 and nginx_line["request"].startswith("GET /api/whoami")
+    assert replica_line["status"] == 200 and replica_line["target"] == "/api/whoami"

@@ -26,6 +26,8 @@ WRITE_BURST = 20
 # a read in READ_TIMEOUT is hung and the read goes on to the next one, within READ_BUDGET for all
 # tries; a write is never retried and gets its 504 after WRITE_TIMEOUT.
 READ_TIMEOUT = "2s"
+# LOG_FORMAT (the app's setting too) -> the template's log_format name.
+NGINX_LOG_FORMATS = {"text": "stack", "json": "stack_json"}
 # The container's stub_status listener for the nginx exporter; compose never publishes it.
 STATUS_PORT = 8081
 READ_BUDGET = "5s"
@@ -127,6 +129,7 @@ def render(
     write_burst: int = WRITE_BURST,
     worker_processes: str = "auto",
     status_listen: str | None = None,
+    log_format: str | None = None,
 ) -> str:
     """Fill the template; every placeholder must be given (Template.substitute raises if not)."""
     return Template(TEMPLATE.read_text()).substitute(
@@ -135,6 +138,8 @@ def render(
         listen=listen,
         # stub_status: a unix socket in the runtime directory unless told (no port to collide).
         status_listen=status_listen or f"unix:{runtime_dir}/status.sock",
+        # LOG_FORMAT=json (read when the config is rendered) switches nginx's line with the app's.
+        access_log_format=NGINX_LOG_FORMATS[log_format or os.environ.get("LOG_FORMAT") or "text"],
         ui_root=ui_root,
         runtime_dir=runtime_dir,
         access_log=access_log,
