@@ -1,0 +1,173 @@
+"""The monitoring profile with real containers: Prometheus follows --scale, counts add up, alerts.
+
+One compose project (registry or offline mode, as tests/test_containers.py chooses) with the
+monitoring profile, 3 then 5 replicas. Prometheus loads the repository's config with the
+alerts' `for:` shortened to 10 s. All traffic goes to the published ports on 127.0.0.1.
+"""
+
+import collections
+import shutil
+import time
+
+import pytest
+import requests
+from compose_project import (
+    ComposeProject,
+    choose_mode,
+    docker,
+    engine_problem,
+    ensure_offline_base_images,
+    run,
+)
+
+from local_stack.processes import free_port
+
+pytestmark = pytest.mark.containers
+ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+class MonitoredProject(ComposeProject):
+    """A compose project with the monitoring profile, its own Prometheus port and config."""
+
+    prometheus_port: int = 0
+    config_dir: str = ""
+
+    def env(self) -> dict[str, str]:
+        """compose.yaml's variables, plus where Prometheus listens and reads its config."""
+        return {
+            **super().env(),
+            "COMPOSE_PROFILES": "monitoring",
+            "PROMETHEUS_PORT": str(self.prometheus_port),
+            "PROMETHEUS_CONFIG_DIR": self.config_dir,
+        }
+
+
+def _query(project: MonitoredProject, promql: str) -> list[dict]:
+    """The result vector of PROMQL, evaluated now by the project's Prometheus."""
+    response = requests.get(
+        f"http://127.0.0.1:{project.prometheus_port}/api/v1/query",
+        params={"query": promql},
+        timeout=5,
+    )
+    response.raise_for_status()
+    return response.json()["data"]["result"]
+
+
+def _backend_targets(project: MonitoredProject) -> list[str]:
+    """The health of every active backend target ("up", "down", "unknown")."""
+    response = requests.get(
+        f"http://127.0.0.1:{project.prometheus_port}/api/v1/targets",
+        params={"state": "active"},
+        timeout=5,
+    )
+    response.raise_for_status()
+    return [
+        target["health"]
+        for target in response.json()["data"]["activeTargets"]
+        if target["labels"].get("job") == "backend"
+    ]
+
+
+def _wait(check, timeout: float, what: str) -> float:
+    """Poll CHECK every 0.5 s until it is true; return the seconds it took, fail after TIMEOUT."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if check():
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory):
+    """The stack with the monitoring profile at --scale backend=3; removed afterwards."""
+    problem = engine_problem()
+    if problem:
+        pytest.skip(f"no Docker engine: {problem}")
+    mode = choose_mode()
+    if mode.offline:
+        ensure_offline_base_images()
+    secrets_dir = tmp_path_factory.mktemp("secrets")
+    run([str(ROOT / "scripts/make-secrets.sh"), str(secrets_dir)], timeout=30)
+    config_dir = tmp_path_factory.mktemp("prometheus")
+    shutil.copy(ROOT / "monitoring/prometheus.yml", config_dir)
+    alerts = (ROOT / "monitoring/alerts.yml").read_text()
+    for delay in ("30s", "1m", "5m", "10m"):
+        alerts = alerts.replace(f"for: {delay}", "for: 10s")
+    (config_dir / "alerts.yml").write_text(alerts)
+    config_dir.chmod(0o755)
+    for path in config_dir.iterdir():
+        path.chmod(0o644)  # Prometheus runs as nobody
+    project = MonitoredProject(mode, secrets_dir, free_port())
+    project.prometheus_port = free_port()
+    project.config_dir = str(config_dir)
+    try:
+        project.compose("up", "--build", "-d", "--scale", "backend=3", timeout=900)
+        project.wait_healthy({"backend": 3, "webserver": 1, "database": 1}, timeout=180)
+        yield project
+    finally:
+        project.down()
+
+
+def test_prometheus_follows_scale_and_counts_add_up(monitored, pytestconfig):
+    """3 targets up, then 5 after scaling with no restart; 90 requests add up per replica."""
+    took = _wait(lambda: _backend_targets(monitored).count("up") == 3, 30, "3 backend targets up")
+    print(f"\n3 backend targets up {took:.1f} s after the stack was healthy")
+    monitored.compose("up", "-d", "--no-recreate", "--scale", "backend=5", timeout=300)
+    monitored.wait_healthy({"backend": 5}, timeout=120)
+    took = _wait(lambda: _backend_targets(monitored).count("up") == 5, 30, "5 backend targets up")
+    print(f"5 backend targets up {took:.1f} s after the new replicas were healthy")
+
+    whoami = (
+        'sum by (replica) (attendee_directory_http_requests_total{route="/api/whoami"}'
+        " * on(instance) group_left(replica) attendee_directory_build_info)"
+    )
+
+    def per_replica() -> dict[str, float]:
+        """Prometheus' count of whoami answers per replica name."""
+        return {r["metric"]["replica"]: float(r["value"][1]) for r in _query(monitored, whoami)}
+
+    before = per_replica()
+    served = collections.Counter()
+    with requests.Session() as session:
+        for _ in range(90):
+            response = session.get(f"{monitored.url}/api/whoami", timeout=5)
+            assert response.status_code == 200
+            served[response.headers["X-Served-By"].rsplit("/", 1)[-1]] += 1
+    assert len(served) == 5, served
+
+    def grown() -> dict[str, float]:
+        """Each replica's growth since BEFORE."""
+        now = per_replica()
+        return {name: now[name] - before.get(name, 0) for name in now}
+
+    _wait(lambda: sum(grown().values()) == 90, 20, "Prometheus to see the 90 requests")
+    grew = grown()
+    assert {name: int(count) for name, count in grew.items() if count} == dict(served)
+    split = requests.get(f"{monitored.url}/api/replicas", timeout=5).json()["replicas"]
+    counted = {entry["replica"].rsplit("/", 1)[-1]: entry["requests"] for entry in split}
+    for name, count in served.items():
+        assert counted[name] >= count, (counted, served)  # /api/replicas counts every route
+
+
+def test_a_hung_replica_goes_down_and_its_alert_is_raised(monitored):
+    """A paused replica stays in DNS but answers nothing: target down, then its alert."""
+    victim = monitored.containers("backend")[0]["Id"]
+    docker("pause", victim)
+    try:
+        _wait(lambda: "down" in _backend_targets(monitored), 30, "a backend target down")
+        alerts = 'ALERTS{alertname="BackendReplicaDown"}'
+        _wait(lambda: _query(monitored, alerts), 30, "BackendReplicaDown pending or firing")
+    finally:
+        docker("unpause", victim)
+
+
+def test_the_front_door_exposes_no_metrics(monitored):
+    """Through nginx: no /metrics, no stub_status, no exporter page; the exporter reads nginx."""
+    for path in ("/metrics", "/stub_status", "/nginx_status", "/api/metrics"):
+        assert requests.get(f"{monitored.url}{path}", timeout=5).status_code == 404, path
+    _wait(lambda: _query(monitored, "nginx_up == 1"), 30, "the exporter to read stub_status")
+    assert _query(monitored, 'up{job="node"} == 1'), "node-exporter is not scraped"
