@@ -139,7 +139,7 @@ class Report:
             "measure the application, not the limiter."
         )
         practice = (
-            "`practice_style/app.py` run as its image runs it (`python3 app.py`, the Flask "
+            "`bench/practice_style/app.py` run as its image runs it (`python3 app.py`, the Flask "
             f"development server), {replicas} replicas, behind nginx with the official image's "
             "`nginx.conf` and a plain `proxy_pass` to a round-robin upstream: HTTP/1.0 and a new "
             "connection to a backend for every request."

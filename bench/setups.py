@@ -18,7 +18,7 @@ from local_stack.stack import LocalStack
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-PRACTICE_APP = REPO / "practice_style" / "app.py"
+PRACTICE_APP = REPO / "bench" / "practice_style" / "app.py"
 GUNICORN_CONF = BENCH / "gunicorn.conf.py"
 # How each server is started, for the report: granian as the image and `make run` start it.
 LAUNCHERS = {

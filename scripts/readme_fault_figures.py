@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-SOURCES = [ROOT / "test-artifacts" / "faults.json", ROOT / "test-artifacts" / "fuzz.json"]
+SOURCES = [ROOT / "test-artifacts" / f"{name}.json" for name in ("faults", "fuzz", "swarm")]
 START = "<!-- fault-figures:start (make fault-figures writes this block) -->"
 END = "<!-- fault-figures:end -->"
 

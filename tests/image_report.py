@@ -200,9 +200,9 @@ class Report:
         out += [
             "",
             "*Added on top of the base* = image size minus base size: what the Dockerfile's "
-            "layers hold. The practice-style image is `practice_style/Dockerfile` (one stage, "
-            "`pip install -r requirements.txt`, `COPY . .`, no `.dockerignore`, the Flask "
-            "development server) built in the same run from the same Python base"
+            "layers hold. The practice-style image is `bench/practice_style/Dockerfile` "
+            "(one stage, `pip install -r requirements.txt`, `COPY . .`, no `.dockerignore`, "
+            "the Flask development server) built in the same run from the same Python base"
             + (
                 " plus pip in a venv (the Dockerfile calls `pip`, which the official image "
                 "has and the Debian base does not)"

@@ -425,9 +425,10 @@ def test_image_report(project, mode, pytestconfig):
     for stage, tag in zip(("deps", "app", "runtime"), stage_tags, strict=True):
         build(ROOT / "backend", tag, args, mode.offline, target=stage)
         built_stages[stage] = tag
-    build(ROOT / "practice_style", practice, practice_args, mode.offline)
+    practice_context = ROOT / "bench" / "practice_style"
+    build(practice_context, practice, practice_args, mode.offline)
     ours = rebuild_seconds(ROOT / "backend", "attendee_directory/health.py", args, mode.offline)
-    theirs = rebuild_seconds(ROOT / "practice_style", "app.py", practice_args, mode.offline)
+    theirs = rebuild_seconds(practice_context, "app.py", practice_args, mode.offline)
     rows = [
         ImageRow("backend", backend, mode.python_image, ours),
         ImageRow("practice-style backend", practice, practice_args["PYTHON_IMAGE"], theirs),

@@ -242,3 +242,41 @@ def test_the_webserver_image_can_be_built_for_the_cluster_dns(monkeypatch):
     config = render_container()
     assert "resolver kube-dns.kube-system.svc.cluster.local valid=5s;" in config
     assert "server backend.vdt2023.svc.cluster.local:5000 " in config
+
+
+def test_pods_run_as_the_users_the_images_declare(documents):
+    """runAsUser/runAsGroup are each Dockerfile's numeric USER (the database: compose's user)."""
+    declared = {
+        name: re.search(r"^USER (\d+):(\d+)", (ROOT / name / "Dockerfile").read_text(), re.M)
+        for name in ("backend", "webserver")
+    }
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    database_user = compose["services"]["database"]["user"].split(":")
+    for workload in _of_kind(documents, *WORKLOADS):
+        name = workload["metadata"]["name"]
+        context = workload["spec"]["template"]["spec"]["securityContext"]
+        expected = declared[name].groups() if name in declared else tuple(database_user)
+        assert (str(context["runAsUser"]), str(context["runAsGroup"])) == expected, name
+
+
+def test_the_autoscaler_and_the_disruption_budget_fit_together(documents):
+    """The HPA never scales below what the PDB keeps, and has a CPU request to scale on."""
+    (autoscaler,) = _of_kind(documents, "HorizontalPodAutoscaler")
+    (budget,) = _of_kind(documents, "PodDisruptionBudget")
+    assert autoscaler["spec"]["minReplicas"] > budget["spec"]["minAvailable"]
+    backend = dict(_containers(documents))["backend"]
+    assert backend["resources"]["requests"]["cpu"]
+
+
+def test_every_manifest_file_is_part_of_a_kustomization():
+    """No YAML under kubernetes/ is left out of the rendering (and so of the validation)."""
+    listed = set()
+    for kustomization in (ROOT / "kubernetes").rglob("kustomization.yaml"):
+        for entry in yaml.safe_load(kustomization.read_text()).get("resources", []):
+            listed.add((kustomization.parent / entry).resolve())
+    files = {
+        path.resolve()
+        for path in (ROOT / "kubernetes").rglob("*.yaml")
+        if path.name != "kustomization.yaml"
+    }
+    assert files <= listed, sorted(str(path) for path in files - listed)

@@ -1,14 +1,16 @@
 """Linters for the container files; no Docker engine needed.
 
-hadolint on the Dockerfiles (not practice_style/Dockerfile: it is the "before" picture and is
+hadolint on the Dockerfiles (not bench/practice_style/Dockerfile: it is the "before" picture and is
 meant to break the rules), the Compose Spec schema on the compose files, shellcheck on the
 shell scripts when it is installed (Debian package `shellcheck`).
 """
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from local_stack.processes import find_executable
 
@@ -42,14 +44,44 @@ def test_dockerfile_passes_hadolint(dockerfile):
     lint(tool("hadolint"), dockerfile)
 
 
-def test_compose_files_follow_the_compose_spec():
-    """Both compose files validate against the Compose Spec schema that check-jsonschema ships."""
-    lint(tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", *COMPOSE_FILES)
+class _ComposeTags(yaml.SafeLoader):
+    """YAML with compose's merge tags (`!override`, `!reset`) read as the plain values they tag."""
+
+
+_ComposeTags.add_multi_constructor(
+    "!",
+    lambda loader, _tag, node: (
+        loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node)
+        if isinstance(node, yaml.MappingNode)
+        else loader.construct_scalar(node)
+    ),
+)
+
+
+def test_compose_files_follow_the_compose_spec(tmp_path):
+    """The compose files, and Swarm's override (its merge tags read as plain values, which
+    check-jsonschema's own YAML reader does not know), validate against the Compose Spec."""
+    swarm = tmp_path / "compose.swarm.json"
+    swarm.write_text(
+        json.dumps(yaml.load((ROOT / "swarm/compose.swarm.yaml").read_text(), _ComposeTags))  # noqa: S506 (a SafeLoader)
+    )
+    lint(
+        tool("check-jsonschema"),
+        "--builtin-schema",
+        "vendor.compose-spec",
+        *COMPOSE_FILES,
+        str(swarm),
+    )
 
 
 def test_shell_scripts_pass_shellcheck():
-    """The scripts, and the database image's init script and healthcheck."""
-    scripts = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("scripts/*.sh"))
+    """The scripts (Swarm's deploy script too), and the database image's init script and
+    healthcheck."""
+    scripts = sorted(
+        str(p.relative_to(ROOT)) for p in [*ROOT.glob("scripts/*.sh"), *ROOT.glob("swarm/*.sh")]
+    )
     lint(
         tool("shellcheck"),
         *scripts,

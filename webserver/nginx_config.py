@@ -183,7 +183,7 @@ def render_container() -> str:
         listen="8080",
         status_listen=f"{STATUS_PORT}",
         ui_root="/usr/share/nginx/html",
-        runtime_dir="/tmp/nginx",  # noqa: S108 (a tmpfs of its own in the container)
+        runtime_dir="/tmp",  # noqa: S108 (a tmpfs of its own in the container)
         resolver=os.environ.get("NGINX_RESOLVER") or RESOLVER,
         upstreams=[Upstream(os.environ.get("BACKEND_ADDRESS") or BACKEND_ADDRESS, resolve=True)],
         worker_processes=str(CONTAINER_WORKER_PROCESSES),
