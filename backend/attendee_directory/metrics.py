@@ -15,7 +15,7 @@ import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
 
-from flask import Blueprint, Flask, Response, request
+from flask import Flask, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -29,6 +29,7 @@ from prometheus_client import (
 from pymongo import monitoring
 from pymongo.errors import PyMongoError
 
+from ._version import __version__
 from .metrics_dir import MULTIPROC_VARIABLE, mark_dead_workers
 
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
@@ -81,7 +82,7 @@ BUILD_INFO = Gauge(
     multiprocess_mode="max",
 )
 
-bp = Blueprint("metrics", __name__)
+METRICS_PATH = "/metrics"
 
 
 class CommandMetrics(monitoring.CommandListener):
@@ -112,9 +113,15 @@ def _register_command_listener() -> None:
 
 
 class MetricsMiddleware:
-    """Wraps the WSGI app: in-flight, latency and the count of every request, errors included."""
+    """Wraps the WSGI app: serves /metrics, and records in-flight, latency and the count of
+    every request, errors included.
 
-    def __init__(self, wsgi_app) -> None:
+    /metrics is answered here, outside Flask's routes: it is the operator's page, not part of
+    the public API that the OpenAPI document describes.
+    """
+
+    def __init__(self, app: Flask, wsgi_app) -> None:
+        self.app = app
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ, start_response):
@@ -126,16 +133,35 @@ class MetricsMiddleware:
             return start_response(status_line, headers, exc_info)
 
         started = time.perf_counter()
+        method = environ.get("REQUEST_METHOD", "")
+        method = method if method in METHODS else "other"
         IN_FLIGHT.inc()
         try:
+            if environ.get("PATH_INFO") == METRICS_PATH and method in {"GET", "HEAD"}:
+                environ[_ROUTE] = METRICS_PATH
+                return self.exposition(method, recording_start_response)
             return self.wsgi_app(environ, recording_start_response)
         finally:
             IN_FLIGHT.dec()
-            method = environ.get("REQUEST_METHOD", "")
-            method = method if method in METHODS else "other"
             route = environ.get(_ROUTE, UNMATCHED)
             LATENCY.labels(route, method).observe(time.perf_counter() - started)
             REQUESTS.labels(route, method, status[0]).inc()
+
+    def exposition(self, method: str, start_response) -> list[bytes]:
+        """Every metric of this replica, summed over its workers, in Prometheus' text format."""
+        with self.app.app_context():
+            DATABASE_READY.set(_database_ready())
+        directory = os.environ.get(MULTIPROC_VARIABLE)
+        if directory:
+            mark_dead_workers(directory)
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=directory)
+        else:  # one process (the test client, a plain WSGI server): the default registry
+            registry = REGISTRY
+        body = generate_latest(registry)
+        headers = [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers)
+        return [] if method == "HEAD" else [body]
 
 
 def _remember_route() -> None:
@@ -155,20 +181,6 @@ def _database_ready() -> int:
     return 1
 
 
-@bp.get("/metrics")
-def metrics() -> Response:
-    """Every metric of this replica, summed over its workers, in Prometheus' text format."""
-    DATABASE_READY.set(_database_ready())
-    directory = os.environ.get(MULTIPROC_VARIABLE)
-    if directory:
-        mark_dead_workers(directory)
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=directory)
-    else:  # one process (the test client, a plain WSGI server): the default registry
-        registry = REGISTRY
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
-
-
 def _granian_version() -> str:
     """granian's version, or 'none' where the app runs without it."""
     try:
@@ -178,9 +190,7 @@ def _granian_version() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Count, time and serve: the middleware, the route hook, the MongoDB listener, /metrics."""
-    from . import __version__
-
+    """Count, time and serve: the middleware (with /metrics), the route hook, the listener."""
     settings = app.config["SETTINGS"]
     _register_command_listener()
     directory = os.environ.get(MULTIPROC_VARIABLE)
@@ -190,5 +200,4 @@ def init_app(app: Flask) -> None:
         settings.replica_name, __version__, platform.python_version(), _granian_version()
     ).set(1)
     app.before_request(_remember_route)
-    app.wsgi_app = MetricsMiddleware(app.wsgi_app)
-    app.register_blueprint(bp)
+    app.wsgi_app = MetricsMiddleware(app, app.wsgi_app)
