@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # install-from-forky.sh PACKAGE[=VERSION]... : put the programs of Debian forky packages on PATH
-# of this bookworm machine, e.g. `scripts/install-from-forky.sh prometheus` for promtool 3.5.3.
+# of this bookworm machine, e.g. `scripts/install-from-forky.sh promtool` for promtool 3.5.3.
 #
-# For self-contained programs (Go binaries such as prometheus, promtool and the exporters): the
-# packages are downloaded without their dependencies, checked by apt against forky's signed
-# Release file, unpacked under $FORKY_ROOT/PACKAGE, and their usr/bin programs linked into
-# /usr/local/bin. dpkg's database and the machine's apt sources stay untouched: apt gets a
+# For self-contained programs (Go binaries such as promtool, the exporters and docker's compose
+# and buildx plugins): the packages are downloaded without their dependencies, checked by apt
+# against forky's signed Release file, unpacked under $FORKY_ROOT/PACKAGE, their usr/bin programs
+# linked into /usr/local/bin and their docker CLI plugins copied to $PLUGIN_DIR. dpkg's database and the machine's apt sources stay untouched: apt gets a
 # sources directory, lists and cache of its own (under $FORKY_APT_DIR) with one forky entry on
 # the mirror URI that /etc/apt/sources.list.d/debian.sources names.
 set -euo pipefail
@@ -20,6 +20,7 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 FORKY_APT_DIR=${FORKY_APT_DIR:-/var/cache/vdt-forky-apt}
 FORKY_ROOT=${FORKY_ROOT:-/opt/forky}
+PLUGIN_DIR=/usr/local/lib/docker/cli-plugins # where the docker CLI looks for plugins
 
 # The mirror this machine already uses (no registry host is written into the repository).
 mirror=$(awk '/^URIs:/ && $2 ~ /\/debian\/?$/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
@@ -57,7 +58,19 @@ for deb in ./*.deb; do
   mkdir -p "$FORKY_ROOT/$package"
   dpkg-deb -x "$deb" "$FORKY_ROOT/$package"
   for program in "$FORKY_ROOT/$package"/usr/bin/*; do
-    [[ -e $program ]] && ln -sf "$program" "/usr/local/bin/$(basename "$program")"
+    [[ -e $program ]] || continue
+    name=$(basename "$program")
+    # Never shadow a program of the machine's own (forky's docker-compose ships a v2
+    # `docker-compose` beside its plugin; bookworm's v1 stays what that name runs).
+    found=$(command -v "$name" || true)
+    if [[ -n $found && $(readlink -f "$found") != "$FORKY_ROOT"/* ]]; then
+      echo "install-from-forky: $name is already $found; not linked" >&2
+      continue
+    fi
+    ln -sf "$program" "/usr/local/bin/$name"
+  done
+  for plugin in "$FORKY_ROOT/$package"/usr/{libexec,lib}/docker/cli-plugins/*; do
+    [[ -e $plugin ]] && install -D -m 0755 "$plugin" "$PLUGIN_DIR/$(basename "$plugin")"
   done
   echo "install-from-forky: $package $(dpkg-deb -f "$deb" Version) in $FORKY_ROOT/$package"
 done
