@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 from attendee_directory import serve
+from attendee_directory.config import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,3 +32,13 @@ def test_docker_waits_longer_than_the_graceful_shutdown(monkeypatch):
     graceful = serve.server_options()["workers_kill_timeout"]
     grace = _seconds(re.search(r"stop_grace_period: (\S+)", backend).group(1))
     assert grace > graceful
+
+
+def test_a_replica_answers_its_database_503_before_nginx_gives_up_on_it():
+    """The database timeouts are shorter than nginx's read timeout, and a write's: a replica
+    whose database is gone answers its JSON 503 itself instead of being timed out (a 504, and
+    for a read a retry on every other replica, all waiting on the same database)."""
+    from webserver.nginx_config import READ_TIMEOUT, WRITE_TIMEOUT
+
+    database_seconds = Settings(mongo_uri="mongodb://unused/").mongo_timeout_ms / 1000
+    assert database_seconds < _seconds(READ_TIMEOUT) <= _seconds(WRITE_TIMEOUT)
