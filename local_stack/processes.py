@@ -1,6 +1,7 @@
 """Small helpers to start child processes on free 127.0.0.1 ports and wait for them."""
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -49,12 +50,13 @@ def find_executable(name: str) -> str | None:
     return str(beside) if beside.exists() else shutil.which(name)
 
 
-def http_ok(url: str) -> bool:
-    """True when URL answers 2xx."""
+def http_ok(url: str, timeout: float = 2) -> bool:
+    """True when URL answers 2xx within TIMEOUT seconds."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
             return 200 <= response.status < 300
-    except (OSError, urllib.error.URLError):
+    except (OSError, urllib.error.URLError, http.client.HTTPException):
+        # A server killed mid-answer can also leave a truncated or empty status line.
         return False
 
 

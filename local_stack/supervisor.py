@@ -10,14 +10,12 @@ Checked every INTERVAL seconds:
   and data; the replicas reconnect by themselves (pymongo retries server selection).
 """
 
-import http.client
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .processes import http_ok
 from .stack import LocalStack, Replica
 
 INTERVAL = 1.0
@@ -25,16 +23,6 @@ PROBE_TIMEOUT = 1.0
 FAILURES_TO_RESTART = 3
 # A replica that was just started gets this long to answer its first probe.
 STARTUP_GRACE = 30.0
-
-
-def alive(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
-    """True when URL answers 2xx within TIMEOUT."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
-            return 200 <= response.status < 300
-    except (OSError, urllib.error.URLError, http.client.HTTPException):
-        # A replica killed mid-answer can also leave a truncated or empty status line.
-        return False
 
 
 @dataclass
@@ -77,7 +65,7 @@ class Supervisor:
             self.say(f"replica {replica.name} exited; nginx routes around it. Restarting it.")
             self._restart(replica, "replica exited")
             return
-        if alive(f"http://127.0.0.1:{replica.port}/healthz"):
+        if http_ok(f"http://127.0.0.1:{replica.port}/healthz", timeout=PROBE_TIMEOUT):
             self._starting.discard(replica.name)
             self._failures[replica.name] = 0
             return
@@ -112,8 +100,6 @@ class Supervisor:
                     return
             except Exception as exc:  # noqa: BLE001 (the supervisor must outlive any one round)
                 # e.g. the database died again while it was being restarted: try next round.
-                # Dying here would also end every process this thread started (their parent-
-                # death signal follows the thread that started them).
                 self.say(f"supervisor: a round failed ({exc!r}); trying again")
             if time.monotonic() - started > 10 * INTERVAL:
                 self.say("supervisor: a round of checks took over 10 s")

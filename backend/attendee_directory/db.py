@@ -95,19 +95,25 @@ class Mongo:
                     self._prepared = False
         return self._client
 
-    def available(self) -> None:
-        """Fail fast (DatabaseUnavailable) while the breaker is open; the probe pings first."""
-        if self.breaker.enter():
-            try:
-                self.client().admin.command("ping")
-            except BaseException:
-                self.breaker.trip()  # whatever went wrong, the next probe gets its turn later
-                raise
-            self.breaker.close()
+    def available(self) -> bool:
+        """Fail fast (DatabaseUnavailable) while the breaker is open; the probe pings first.
+
+        True when this call was the probe, and so has just pinged the server.
+        """
+        if not self.breaker.enter():
+            return False
+        try:
+            self.client().admin.command("ping")
+        except BaseException:
+            self.breaker.trip()  # whatever went wrong, the next probe gets its turn later
+            raise
+        self.breaker.close()
+        return True
 
     def ping(self) -> None:
         """Ping the server (readiness), failing fast while the breaker is open."""
-        self.available()
+        if self.available():
+            return  # the breaker's probe was this ping
         try:
             self.client().admin.command("ping")
         except PyMongoError as exc:
