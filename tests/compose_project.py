@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -62,6 +64,16 @@ def engine_problem() -> str | None:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return str(exc)
     return None if result.returncode == 0 else (result.stderr.strip() or "docker info failed")
+
+
+def skip_without_engine() -> None:
+    """Skip the calling suite, visibly and with the way out, when no Docker engine answers."""
+    problem = engine_problem()
+    if problem:
+        pytest.skip(
+            f"no Docker engine: {problem} (scripts/start-docker.sh starts one)",
+            allow_module_level=True,
+        )
 
 
 @functools.cache

@@ -23,12 +23,12 @@ from compose_project import (
     choose_mode,
     copy_under_umask_077,
     docker,
-    engine_problem,
     ensure_offline_base_images,
     image_ids,
     readme_command,
     remove_replaced,
     run,
+    skip_without_engine,
 )
 from image_report import (
     REPORT,
@@ -48,12 +48,7 @@ from webserver.nginx_config import CONTAINER_WORKER_PROCESSES, render_container
 
 pytestmark = pytest.mark.containers
 
-_problem = engine_problem()
-if _problem:
-    pytest.skip(
-        f"no Docker engine: {_problem} (scripts/start-docker.sh starts one)",
-        allow_module_level=True,
-    )
+skip_without_engine()
 
 REPLICAS = 3
 STARTED: list[float] = []  # when the suite's first fixture ran

@@ -15,9 +15,9 @@ from compose_project import (
     ComposeProject,
     choose_mode,
     docker,
-    engine_problem,
     ensure_offline_base_images,
     run,
+    skip_without_engine,
 )
 
 from local_stack.processes import free_port
@@ -84,9 +84,7 @@ def _wait(check, timeout: float, what: str) -> float:
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory):
     """The stack with the monitoring profile at --scale backend=3; removed afterwards."""
-    problem = engine_problem()
-    if problem:
-        pytest.skip(f"no Docker engine: {problem}")
+    skip_without_engine()
     mode = choose_mode()
     if mode.offline:
         ensure_offline_base_images()

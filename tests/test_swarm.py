@@ -16,7 +16,7 @@ import time
 
 import pytest
 import requests
-from compose_project import choose_mode, docker, engine_problem, run
+from compose_project import choose_mode, docker, run, skip_without_engine
 from figures import save
 from stack_helpers import served_by, stream, wait_for
 
@@ -24,12 +24,7 @@ from local_stack.processes import free_port
 
 pytestmark = pytest.mark.containers
 
-_problem = engine_problem()
-if _problem:
-    pytest.skip(
-        f"no Docker engine: {_problem} (scripts/start-docker.sh starts one)",
-        allow_module_level=True,
-    )
+skip_without_engine()
 
 STACK = "vdt_swarm_test"
 BACKEND = f"{STACK}_backend"

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from granian_workers import worker_pids
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
@@ -99,14 +100,6 @@ def test_an_unreachable_database_reads_not_ready(make_app):
     assert _value(samples, "attendee_directory_database_ready") == 0
 
 
-def _workers(pid: int) -> list[int]:
-    """The pids of the granian workers (spawn_main) that the main process PID started."""
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(child) for child in (task / "children").read_text().split()]
-    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
-
-
 def _get(url: str) -> str:
     """GET URL on a new connection (so that both workers get some) and return the body."""
     request = urllib.request.Request(url, headers={"Connection": "close"})  # noqa: S310
@@ -164,16 +157,16 @@ def test_two_workers_add_up_and_a_respawn_counts_nothing_twice(settings, tmp_pat
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: http_ok(f"{base}/healthz"), timeout=30, what="replica", process=process)
-        wait_until(lambda: len(_workers(process.pid)) == 2, timeout=30, what="2 workers")
+        wait_until(lambda: len(worker_pids(process.pid)) == 2, timeout=30, what="2 workers")
         assert not (metrics_dir / "counter_999999.db").exists()
-        workers = _workers(process.pid)
+        workers = worker_pids(process.pid)
         sent = _until_both_answered(f"{base}/api/whoami", workers, metrics_dir)
         assert _whoami_count(base) == sent
 
         victim = workers[0]
         os.kill(victim, signal.SIGKILL)
         wait_until(
-            lambda: victim not in _workers(process.pid) and len(_workers(process.pid)) == 2,
+            lambda: victim not in worker_pids(process.pid) and len(worker_pids(process.pid)) == 2,
             timeout=30,
             what="the killed worker to be respawned",
         )

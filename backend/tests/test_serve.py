@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from attendee_directory import serve
 from attendee_directory.collection_names import REPLICAS
+from granian_workers import worker_pids
 from pymongo import MongoClient
 
 from local_stack.processes import free_port, http_ok, port_open, start, wait_until
@@ -74,15 +75,6 @@ def test_replica_serves_then_stops_and_writes_its_counts(settings, tmp_path):
     assert doc["requests"] == answered
 
 
-def _workers(pid: int) -> list[int]:
-    """The pids of the worker processes that granian's main process PID spawned, from /proc."""
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += [int(child) for child in (task / "children").read_text().split()]
-    # multiprocessing also starts a resource tracker; the workers run spawn_main.
-    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
-
-
 def _alive(pid: int) -> bool:
     """True while PID exists and is not a zombie."""
     try:
@@ -106,8 +98,8 @@ def test_workers_die_with_a_killed_main_process(settings, tmp_path):
     try:
         url = f"http://127.0.0.1:{port}/healthz"
         wait_until(lambda: http_ok(url), timeout=30, what="replica", process=process)
-        wait_until(lambda: len(_workers(process.pid)) == 2, timeout=30, what="2 workers")
-        workers = _workers(process.pid)
+        wait_until(lambda: len(worker_pids(process.pid)) == 2, timeout=30, what="2 workers")
+        workers = worker_pids(process.pid)
         process.send_signal(signal.SIGKILL)  # the main process only, not its group
         process.wait(10)
         wait_until(lambda: not any(map(_alive, workers)), timeout=10, what="workers to die")
