@@ -2,13 +2,11 @@
 
 import json
 import signal
-import sys
 import urllib.request
 
 import pytest
 from attendee_directory.config import ConfigError, Settings
-
-from local_stack.processes import free_port, http_ok, start, wait_until
+from granian_replica import start_replica
 
 
 def test_an_unknown_log_format_is_refused(monkeypatch):
@@ -21,22 +19,11 @@ def test_an_unknown_log_format_is_refused(monkeypatch):
 
 def test_json_access_lines_carry_the_request_id(settings, tmp_path):
     """Each access line parses as JSON; the one for our request has its id, route and status."""
-    port = free_port()
-    env = {
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-        "MONGO_URI": settings.mongo_uri,
-        "MONGO_DB": settings.mongo_db,
-        "SEED_ON_START": "false",
-        "LOG_FORMAT": "json",
-    }
     log = tmp_path / "replica.log"
-    process = start([sys.executable, "-m", "attendee_directory.serve"], log, env)
+    replica = start_replica(settings.mongo_uri, settings.mongo_db, log, LOG_FORMAT="json")
+    process, base = replica.process, replica.url
     request_id = "c0ffee00c0ffee00c0ffee00c0ffee00"
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(f"{base}/healthz"), timeout=30, what="replica", process=process)
         call = urllib.request.Request(  # noqa: S310
             f"{base}/api/whoami?x=%22quoted%22", headers={"X-Request-ID": request_id}
         )

@@ -3,7 +3,6 @@
 import contextlib
 import os
 import signal
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -11,12 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from granian_workers import worker_pids
+from granian_replica import start_replica, worker_pids
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 from pymongo.errors import OperationFailure
 
-from local_stack.processes import free_port, http_ok, start, wait_until
+from local_stack.processes import free_port, http_ok, wait_until
 
 REQUESTS = "attendee_directory_http_requests"
 
@@ -140,23 +139,18 @@ def test_two_workers_add_up_and_a_respawn_counts_nothing_twice(settings, tmp_pat
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     (metrics_dir / "counter_999999.db").write_bytes(b"stale")
-    port = free_port()
-    env = {
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "WEB_THREADS": "2",
-        "MONGO_URI": settings.mongo_uri,
-        "MONGO_DB": settings.mongo_db,
-        "REPLICA_NAME": "metrics-test",
-        "SEED_ON_START": "false",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "ACCESS_LOG": "false",
-    }
-    process = start([sys.executable, "-m", "attendee_directory.serve"], tmp_path / "r.log", env)
-    base = f"http://127.0.0.1:{port}"
+    replica = start_replica(
+        settings.mongo_uri,
+        settings.mongo_db,
+        tmp_path / "r.log",
+        WEB_CONCURRENCY="2",
+        WEB_THREADS="2",
+        REPLICA_NAME="metrics-test",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        ACCESS_LOG="false",
+    )
+    process, base = replica.process, replica.url
     try:
-        wait_until(lambda: http_ok(f"{base}/healthz"), timeout=30, what="replica", process=process)
         wait_until(lambda: len(worker_pids(process.pid)) == 2, timeout=30, what="2 workers")
         assert not (metrics_dir / "counter_999999.db").exists()
         workers = worker_pids(process.pid)
@@ -189,21 +183,16 @@ def test_two_workers_add_up_and_a_respawn_counts_nothing_twice(settings, tmp_pat
 
 def test_a_replica_without_a_configured_dir_makes_and_removes_its_own(settings, tmp_path):
     """Unset PROMETHEUS_MULTIPROC_DIR: /metrics still adds up, and the made dir is removed."""
-    port = free_port()
-    env = {
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "MONGO_URI": settings.mongo_uri,
-        "MONGO_DB": settings.mongo_db,
-        "SEED_ON_START": "false",
-        "ACCESS_LOG": "false",
-        "TMPDIR": str(tmp_path),
-    }
-    process = start([sys.executable, "-m", "attendee_directory.serve"], tmp_path / "r.log", env)
-    base = f"http://127.0.0.1:{port}"
+    replica = start_replica(
+        settings.mongo_uri,
+        settings.mongo_db,
+        tmp_path / "r.log",
+        WEB_CONCURRENCY="2",
+        ACCESS_LOG="false",
+        TMPDIR=str(tmp_path),
+    )
+    process, base = replica.process, replica.url
     try:
-        wait_until(lambda: http_ok(f"{base}/healthz"), timeout=30, what="replica", process=process)
         for _ in range(6):
             _get(f"{base}/api/whoami")
         assert _whoami_count(base) == 6

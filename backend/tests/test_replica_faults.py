@@ -5,16 +5,16 @@ import contextlib
 import json
 import socket
 import statistics
-import sys
 import threading
 import time
 import urllib.request
 
 import pytest
 import requests
+from granian_replica import start_replica
 
 from local_stack.mongo_server import start_mongo
-from local_stack.processes import free_port, http_ok, start, stop, wait_until
+from local_stack.processes import http_ok, stop, wait_until
 
 LIMIT = 16 * 1024  # MAX_BODY_BYTES's default, which the replica runs with
 
@@ -29,30 +29,19 @@ def own_server(tmp_path):
 
 @contextlib.contextmanager
 def replica(mongo_uri: str, log_path, threads: int = 4, **env):
-    """Run `python -m attendee_directory.serve` on a free port; yield (port, log path)."""
-    port = free_port()
-    environment = {
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-        "WEB_THREADS": str(threads),
-        "MONGO_URI": mongo_uri,
-        "MONGO_DB": "faults",
-        "REPLICA_NAME": "faults",
-        "SEED_ON_START": "false",
+    """A replica of one worker with THREADS threads on database "faults"; yield its port."""
+    started = start_replica(
+        mongo_uri,
+        "faults",
+        log_path,
+        WEB_THREADS=str(threads),
+        REPLICA_NAME="faults",
         **env,
-    }
-    process = start([sys.executable, "-m", "attendee_directory.serve"], log_path, environment)
+    )
     try:
-        wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{port}/healthz"),
-            timeout=30,
-            what="replica",
-            process=process,
-        )
-        yield port
+        yield started.port
     finally:
-        stop(process)
+        stop(started.process)
 
 
 def raw_request(port: int, head: str, body: bytes = b"", timeout: float = 10) -> tuple[int, bytes]:

@@ -4,17 +4,16 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 from attendee_directory import serve
 from attendee_directory.collection_names import REPLICAS
-from granian_workers import worker_pids
+from granian_replica import start_replica, worker_pids
 from pymongo import MongoClient
 
-from local_stack.processes import free_port, http_ok, port_open, start, wait_until
+from local_stack.processes import port_open, wait_until
 
 
 def test_options_come_from_the_environment(monkeypatch):
@@ -41,23 +40,18 @@ def test_replica_serves_then_stops_and_writes_its_counts(settings, tmp_path):
 
     STATS_FLUSH_SECONDS is an hour, so only the workers' exit hooks can have written the count.
     """
-    port = free_port()
-    env = {
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "WEB_THREADS": "2",
-        "MONGO_URI": settings.mongo_uri,
-        "MONGO_DB": settings.mongo_db,
-        "REPLICA_NAME": "serve-test",
-        "SEED_ON_START": "false",
-        "STATS_FLUSH_SECONDS": "3600",
-    }
     log = tmp_path / "replica.log"
-    process = start([sys.executable, "-m", "attendee_directory.serve"], log, env)
+    replica = start_replica(
+        settings.mongo_uri,
+        settings.mongo_db,
+        log,
+        WEB_CONCURRENCY="2",
+        WEB_THREADS="2",
+        REPLICA_NAME="serve-test",
+        STATS_FLUSH_SECONDS="3600",
+    )
+    process, url = replica.process, replica.url
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(f"{url}/healthz"), timeout=30, what="replica", process=process)
         for _ in range(20):
             with urllib.request.urlopen(f"{url}/api/whoami", timeout=5) as response:  # noqa: S310
                 assert json.load(response)["replica"] == "serve-test"
@@ -85,19 +79,11 @@ def _alive(pid: int) -> bool:
 
 def test_workers_die_with_a_killed_main_process(settings, tmp_path):
     """kill -9 of granian's main process leaves no worker listening on the replica's port."""
-    port = free_port()
-    env = {
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "2",
-        "MONGO_URI": settings.mongo_uri,
-        "MONGO_DB": settings.mongo_db,
-        "SEED_ON_START": "false",
-    }
-    process = start([sys.executable, "-m", "attendee_directory.serve"], tmp_path / "r.log", env)
+    replica = start_replica(
+        settings.mongo_uri, settings.mongo_db, tmp_path / "r.log", WEB_CONCURRENCY="2"
+    )
+    process, port = replica.process, replica.port
     try:
-        url = f"http://127.0.0.1:{port}/healthz"
-        wait_until(lambda: http_ok(url), timeout=30, what="replica", process=process)
         wait_until(lambda: len(worker_pids(process.pid)) == 2, timeout=30, what="2 workers")
         workers = worker_pids(process.pid)
         process.send_signal(signal.SIGKILL)  # the main process only, not its group
