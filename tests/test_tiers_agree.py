@@ -42,3 +42,15 @@ def test_a_replica_answers_its_database_503_before_nginx_gives_up_on_it():
 
     database_seconds = Settings(mongo_uri="mongodb://unused/").mongo_timeout_ms / 1000
     assert database_seconds < _seconds(READ_TIMEOUT) <= _seconds(WRITE_TIMEOUT)
+
+
+def test_one_log_format_switch_reaches_both_tiers_in_compose(monkeypatch):
+    """compose passes LOG_FORMAT to the backend's environment and to the webserver's build, where
+    it picks nginx's access line format."""
+    from webserver.nginx_config import render_container
+
+    compose = (REPO / "compose.yaml").read_text()
+    assert compose.count("LOG_FORMAT: ${LOG_FORMAT:-text}") == 2
+    assert "ARG LOG_FORMAT" in (REPO / "webserver" / "Dockerfile").read_text()
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    assert "access_log /dev/stdout stack_json " in render_container()

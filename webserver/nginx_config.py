@@ -26,12 +26,12 @@ WRITE_BURST = 20
 # a read in READ_TIMEOUT is hung and the read goes on to the next one, within READ_BUDGET for all
 # tries; a write is never retried and gets its 504 after WRITE_TIMEOUT.
 READ_TIMEOUT = "2s"
+READ_BUDGET = "5s"
+WRITE_TIMEOUT = "5s"
 # LOG_FORMAT (the app's setting too) -> the template's log_format name.
 NGINX_LOG_FORMATS = {"text": "stack", "json": "stack_json"}
 # The container's stub_status listener for the nginx exporter; compose never publishes it.
 STATUS_PORT = 8081
-READ_BUDGET = "5s"
-WRITE_TIMEOUT = "5s"
 
 # The errors nginx produces itself, as the API's JSON error shape: status -> (error, message).
 # 494 is nginx's "request header too large", sent to the client as 400.
