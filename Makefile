@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 REPLICAS ?= 2
 CANARY ?=
 PORT ?= 8080
+MONITORING ?=
+PROMETHEUS_PORT ?= 9090
 
 .PHONY: run test lint bench lock clean fault-figures
 
@@ -17,7 +19,8 @@ $(VENV)/.installed: requirements-dev.lock backend/pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(PY) -m local_stack --replicas $(REPLICAS) --port $(PORT) $(if $(CANARY),--canary)
+	$(PY) -m local_stack --replicas $(REPLICAS) --port $(PORT) $(if $(CANARY),--canary) \
+		$(if $(filter-out 0,$(MONITORING)),--monitoring --prometheus-port $(PROMETHEUS_PORT))
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

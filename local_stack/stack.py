@@ -13,6 +13,7 @@ from pathlib import Path
 from . import nginx
 from .mongo_server import MongoServer, start_mongo
 from .processes import free_port, http_ok, port_open, start, stop, wait_until
+from .prometheus import LocalPrometheus, find_prometheus
 
 MAIN_WEIGHT = 4  # with --canary, each main replica weighs 4 and the canary 1
 CANARY_WEIGHT = 1
@@ -46,9 +47,13 @@ class LocalStack:
     # connections needs a burst as large as its connection count, whatever the rate.
     write_burst: int | None = None
     extra_env: dict = field(default_factory=dict)
+    # MONITORING=1: Prometheus scraping the replicas, its API on 127.0.0.1:prometheus_port.
+    monitoring: bool = False
+    prometheus_port: int = 9090
     database: MongoServer | None = field(default=None, init=False)
     backends: list[Replica] = field(default_factory=list, init=False)
     nginx_process: subprocess.Popen | None = field(default=None, init=False, repr=False)
+    prometheus: LocalPrometheus | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
@@ -64,6 +69,9 @@ class LocalStack:
         """Start the database, the replicas and nginx, each waited for; stop all on failure."""
         nginx_binary = nginx.find_nginx()
         _refuse_busy_port(self.port)
+        if self.monitoring:
+            find_prometheus()  # before anything starts: a missing binary says how to install it
+            _refuse_busy_port(self.prometheus_port, "PROMETHEUS_PORT")
         try:
             self.database = start_mongo(self.state_dir / "db", uri=self.mongo_uri)
             names = [f"backend-{i}" for i in range(1, self.replicas + 1)]
@@ -91,6 +99,10 @@ class LocalStack:
             self.nginx_process = nginx.start_nginx(
                 config, f"{self.url}/nginx-health", self.logs / "nginx.log"
             )
+            if self.monitoring:
+                self.prometheus = LocalPrometheus(
+                    self.state_dir / "prometheus", self.prometheus_port, self.logs
+                ).start([r.port for r in self.backends], config.parent / "status.sock")
         except BaseException:
             self.stop()
             raise
@@ -140,7 +152,11 @@ class LocalStack:
         return replica
 
     def stop(self) -> None:
-        """Stop nginx, the replicas and the database (if started here); data stays on disk."""
+        """Stop Prometheus, nginx, the replicas and the database (if started here); data stays
+        on disk."""
+        if self.prometheus is not None:
+            self.prometheus.stop()
+            self.prometheus = None
         if self.nginx_process is not None:
             stop(self.nginx_process)
             self.nginx_process = None
@@ -162,6 +178,8 @@ class LocalStack:
             f"nginx    : {self.url} (config {self.state_dir / 'nginx' / 'nginx.conf'})",
             f"logs     : {self.logs}",
         ]
+        if self.prometheus is not None:
+            lines.insert(-1, f"prometheus: {self.prometheus.describe()}")
         return "\n".join(lines)
 
     def __enter__(self) -> "LocalStack":
@@ -171,7 +189,7 @@ class LocalStack:
         self.stop()
 
 
-def _refuse_busy_port(port: int) -> None:
-    """Fail early, and clearly, when something already listens on the port nginx needs."""
+def _refuse_busy_port(port: int, setting: str = "PORT") -> None:
+    """Fail early, and clearly, when something already listens on a port the stack needs."""
     if port_open(port):
-        raise RuntimeError(f"port {port} on 127.0.0.1 is in use; choose another with PORT=...")
+        raise RuntimeError(f"port {port} on 127.0.0.1 is in use; choose another with {setting}=...")

@@ -1,0 +1,167 @@
+"""`make run MONITORING=1`: a real Prometheus (Debian's package) scraping the local replicas.
+
+Skipped, visibly and with the install command, when prometheus is not installed; CI installs it
+(scripts/install-from-forky.sh prometheus).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from stack_helpers import new_stack, served_by
+
+from local_stack.processes import free_port, port_open
+from local_stack.prometheus import INSTALL_COMMAND
+
+pytestmark = pytest.mark.stack
+
+ROOT = Path(__file__).resolve().parent.parent
+REPLICAS = 3
+WHOAMI_COUNT = 'sum by (instance) (attendee_directory_http_requests_total{route="/api/whoami"})'
+
+
+def _prometheus_or_skip() -> None:
+    """Skip with the install command when Prometheus is not on PATH."""
+    if shutil.which("prometheus") is None:
+        pytest.skip(f"prometheus is not installed: run `{INSTALL_COMMAND}`")
+
+
+@pytest.fixture(scope="module")
+def monitored(tmp_path_factory):
+    """A local stack of 3 replicas with Prometheus on a free port."""
+    _prometheus_or_skip()
+    stack = new_stack(
+        tmp_path_factory,
+        "monitored",
+        replicas=REPLICAS,
+        monitoring=True,
+        prometheus_port=free_port(),
+    )
+    with stack as running:
+        yield running
+
+
+def _api(stack, path: str, **params) -> dict:
+    """GET Prometheus' API PATH on 127.0.0.1; its `data`."""
+    response = requests.get(f"{stack.prometheus.url}/api/v1/{path}", params=params, timeout=5)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def _targets(stack) -> dict[str, str]:
+    """Each scraped target's address -> its health ('up', 'down' or 'unknown')."""
+    return {
+        target["labels"]["instance"]: target["health"]
+        for target in _api(stack, "targets", state="active")["activeTargets"]
+    }
+
+
+def _whoami_counts(stack) -> dict[str, float]:
+    """Prometheus' latest GET /api/whoami count per replica address."""
+    result = _api(stack, "query", query=WHOAMI_COUNT)["result"]
+    return {sample["metric"]["instance"]: float(sample["value"][1]) for sample in result}
+
+
+def _poll(check, timeout: float, interval: float = 0.5):
+    """CHECK() until it returns something truthy, at most TIMEOUT seconds; its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def test_prometheus_sees_every_replica_up(monitored):
+    """Every replica's 127.0.0.1 port is a target, and all are up within 30 s of the start."""
+    wanted = {f"127.0.0.1:{replica.port}" for replica in monitored.backends}
+    started = time.monotonic()
+    targets = _poll(
+        lambda: (
+            (found := _targets(monitored)) and all(found.get(t) == "up" for t in wanted) and found
+        ),
+        timeout=30,
+    )
+    targets = targets or _targets(monitored)
+    assert {t: targets.get(t) for t in wanted} == dict.fromkeys(wanted, "up"), targets
+    print(f"\n[monitoring] {len(wanted)} replica targets up {time.monotonic() - started:.1f} s on")
+    # Only 127.0.0.1 is listened on: the UI and API are not reachable from elsewhere.
+    assert monitored.prometheus.url.startswith("http://127.0.0.1:")
+    if shutil.which("prometheus-nginx-exporter"):
+        nginx = _poll(lambda: _api(monitored, "query", query="nginx_up")["result"], timeout=15)
+        assert nginx and nginx[0]["value"][1] == "1", nginx
+
+
+def test_a_replicas_request_counter_in_prometheus_grows_with_requests_through_nginx(monitored):
+    """30 GETs through nginx: Prometheus' per-replica counters grow by exactly X-Served-By's."""
+    addresses = {replica.name: f"127.0.0.1:{replica.port}" for replica in monitored.backends}
+    with requests.Session() as http:
+        served_by(http, f"{monitored.url}/api/whoami", 3)  # every replica has the series
+        before = _poll(lambda: len(c := _whoami_counts(monitored)) == REPLICAS and c, timeout=30)
+        assert before, _whoami_counts(monitored)
+        seen = served_by(http, f"{monitored.url}/api/whoami", 30)
+    expected = {
+        addresses[name.rsplit("/", 1)[-1]]: before[addresses[name.rsplit("/", 1)[-1]]] + count
+        for name, count in seen.items()
+    }
+
+    def grown() -> dict | None:
+        """The counts once every replica's has grown by what it served, else None."""
+        now = _whoami_counts(monitored)
+        return now if all(now.get(a) == c for a, c in expected.items()) else None
+
+    after = _poll(grown, timeout=30) or _whoami_counts(monitored)
+    assert sum(after.values()) - sum(before.values()) == 30, (before, after, seen)
+    for address, count in expected.items():
+        assert after[address] == count, (before, after, seen)
+
+
+def test_make_run_with_monitoring_leaves_no_process_after_ctrl_c(tmp_path):
+    """`python -m local_stack --monitoring` (make run MONITORING=1), then SIGINT: it exits 0,
+    Prometheus' port is closed and no process of the run is left."""
+    _prometheus_or_skip()
+    port, prometheus_port = free_port(), free_port()
+    command = [
+        sys.executable, "-m", "local_stack", "--replicas", "1", "--port", str(port),
+        "--monitoring", "--prometheus-port", str(prometheus_port), "--state-dir", str(tmp_path),
+    ]  # fmt: skip
+    run = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        output = []
+        for line in run.stdout:  # bounded: the run prints a few lines, or exits on failure
+            output.append(line)
+            if "Press Ctrl-C" in line:
+                break
+        assert port_open(prometheus_port), "".join(output)
+        run.send_signal(signal.SIGINT)
+        output.append(run.communicate(timeout=60)[0])
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 0, "".join(output)
+    assert "stopped: Prometheus, nginx" in "".join(output)
+    assert not port_open(prometheus_port)
+    assert _processes_mentioning(str(tmp_path)) == []
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    """Command lines of running processes that contain TEXT."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # exited meanwhile
+        if text in cmdline:
+            found.append(cmdline)
+    return found
