@@ -10,7 +10,7 @@ PORT ?= 8080
 MONITORING ?=
 PROMETHEUS_PORT ?= 9090
 
-.PHONY: run test lint bench lock clean fault-figures
+.PHONY: run test lint bench lock clean fault-figures screenshots image-report
 
 $(VENV)/.installed: requirements-dev.lock backend/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# Generators of tracked files (never run by `make test`, which rewrites nothing tracked):
+# docs/screenshot.png and docs/prometheus-targets.png from a local stack in headless Chromium
+# (needs nginx, chromium + chromium-driver, prometheus), and docs/images.md from the images
+# built in the container suite's mode (needs a Docker engine; several minutes).
+screenshots: $(VENV)/.installed
+	PYTHONPATH=. $(PY) tests/screenshots.py
+
+image-report: $(VENV)/.installed
+	PYTHONPATH=. $(PY) tests/image_report.py
 
 # The fault suite's figures (from the last `make test`) into README.md's "What it survives".
 fault-figures:

@@ -1,49 +1,22 @@
 """The web UI in a real headless Chromium, against the real stack (nginx, 3 replicas, database)."""
 
 import json
-import os
 import re
-import tempfile
 import uuid
 from pathlib import Path
 
+import chromium
 import pytest
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-INSTALL_HINT = (
-    "browser suite needs Debian's chromium and chromium-driver: "
-    "apt-get install -y chromium chromium-driver"
-)
-CHROME_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-)
-VIEWPORT = (1280, 900)
 WAIT_SECONDS = 10
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 UPSTREAM_ADDRESS = re.compile(r"^\S+:\d+$")
-
-
-def _executable(path: Path) -> bool:
-    """Whether PATH is a file this user may run."""
-    return path.is_file() and os.access(path, os.X_OK)
 
 
 @pytest.fixture(scope="module")
@@ -52,27 +25,10 @@ def browser(tmp_path_factory, stack):
 
     It asks for the stack first, so that a machine without nginx skips before starting Chromium.
     """
-    if not (_executable(CHROMIUM) and _executable(CHROMEDRIVER)):
-        pytest.skip(INSTALL_HINT)
-    options = webdriver.ChromeOptions()
-    # Both paths are given, so Selenium Manager has nothing to look up or download.
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROME_FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path_factory.mktemp("browser"))
-    options.add_argument(f"--user-data-dir={profile}")
-    options.add_argument(f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        # --window-size is the outer size; make the page itself VIEWPORT, for the screenshot.
-        extra_width, extra_height = driver.execute_script(
-            "return [outerWidth - innerWidth, outerHeight - innerHeight]"
-        )
-        driver.set_window_size(VIEWPORT[0] + extra_width, VIEWPORT[1] + extra_height)
+    if not chromium.available():
+        pytest.skip(chromium.INSTALL_HINT)
+    with chromium.chromium(tmp_path_factory.mktemp("browser")) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def wait(driver, condition, message: str):
@@ -278,11 +234,6 @@ def test_add_find_edit_and_delete_an_attendee(browser, stack):
     badge = served_by(browser)
     assert badge["replica"] and UPSTREAM_ADDRESS.match(badge["upstream"]), badge
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".replica.is-last"), "no highlight")
-    # A tidy picture for the README: no hover, no focus ring.
-    ActionChains(browser).move_to_element(browser.find_element(By.TAG_NAME, "h1")).perform()
-    browser.execute_script("document.activeElement.blur()")
-    ARTIFACTS.mkdir(exist_ok=True)
-    assert browser.save_screenshot(str(ARTIFACTS / "ui.png"))
 
     # A click on the row opens the details: every field, the id and both timestamps.
     browser.find_element(By.CSS_SELECTOR, "#rows tr.row td.col-name").click()

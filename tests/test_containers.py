@@ -30,17 +30,7 @@ from compose_project import (
     run,
     skip_without_engine,
 )
-from image_report import (
-    REPORT,
-    ImageRow,
-    Report,
-    added_bytes,
-    base_with_pip,
-    build,
-    context_bytes,
-    import_seconds,
-    rebuild_seconds,
-)
+from image_report import ARTIFACTS, build, measure
 from stack_helpers import served_by, stream, wait_for
 
 from local_stack.processes import free_port, port_open
@@ -407,50 +397,16 @@ def test_backend_image_has_no_build_tools(project):
 
 
 def test_image_report(project, mode, pytestconfig):
-    """Sizes, size on top of the base and rebuild times, next to the practice-style image."""
-    args = {"PYTHON_IMAGE": mode.python_image}
-    practice_args = {"PYTHON_IMAGE": base_with_pip(mode.python_image, mode.offline)}
-    practice = f"vdt2023/practice-style:{project.tag}"
-    backend = project.image("backend")
-    stage_tags = [f"vdt2023/backend-stage:{stage}" for stage in ("deps", "app", "runtime")]
-    previous = image_ids([practice, *stage_tags])
-    # The stages first, with the builder the rebuild is timed with: they are its cache (compose
-    # builds with BuildKit, from the umask 077 copy, so its cache is not this builder's).
-    built_stages = {}
-    for stage, tag in zip(("deps", "app", "runtime"), stage_tags, strict=True):
-        build(ROOT / "backend", tag, args, mode.offline, target=stage)
-        built_stages[stage] = tag
-    practice_context = ROOT / "bench" / "practice_style"
-    build(practice_context, practice, practice_args, mode.offline)
-    ours = rebuild_seconds(ROOT / "backend", "attendee_directory/health.py", args, mode.offline)
-    theirs = rebuild_seconds(practice_context, "app.py", practice_args, mode.offline)
-    rows = [
-        ImageRow("backend", backend, mode.python_image, ours),
-        ImageRow("practice-style backend", practice, practice_args["PYTHON_IMAGE"], theirs),
-        ImageRow("webserver", project.image("webserver"), mode.nginx_image),
-    ]
-    if mode.offline:
-        standin = project.image("database-standin")
-        rows.append(ImageRow("database stand-in (nx-27017)", standin, mode.python_image))
-    else:
-        rows.append(ImageRow("database", "mongo:8.0", None))
-    stages = {"runtime": added_bytes(backend, mode.python_image)}
-    for stage in ("deps", "app"):
-        stages[stage] = added_bytes(built_stages[stage], mode.python_image)
-    remove_replaced(previous, [practice, *stage_tags])
-    contexts = {
-        name: (
-            context_bytes(ROOT / name, mode.python_image, keep_dockerignore=True),
-            context_bytes(ROOT / name, mode.python_image, keep_dockerignore=False),
-        )
-        for name in ("backend", "webserver")
-    }
-    imports = (import_seconds(backend, precompiled=True), import_seconds(backend, False))
-    report = Report(mode, rows, contexts, stages, imports).render()
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(report)
+    """Sizes, size on top of the base and rebuild times, next to the practice-style image: our
+    rebuild is faster, the runtime stage drops build leftovers, .dockerignore shrinks contexts.
+    The report goes to test-artifacts/ (`make image-report` writes docs/images.md)."""
+    report, figures = measure(project, mode)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "images.md").write_text(report)
     for line in report.splitlines():
         say(pytestconfig, line)
+    ours, theirs = figures["rebuild_seconds"]
+    stages, contexts = figures["stages"], figures["contexts"]
     assert ours < theirs, (ours, theirs)
     assert stages["runtime"] < stages["deps"] + stages["app"], stages
     assert all(kept < without for kept, without in contexts.values()), contexts
