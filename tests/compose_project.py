@@ -229,22 +229,29 @@ class ComposeProject:
         ids = docker("ps", "-aq", *filters).stdout.split()
         return json.loads(docker("inspect", *ids).stdout) if ids else []
 
+    def health(self, expected: dict[str, int]) -> tuple[bool, list[dict], dict[str, list[str]]]:
+        """Whether each service runs EXPECTED[service] containers, all healthy; the containers
+        found and each service's "status/health" states."""
+        found = self.containers()
+        states: dict[str, list[str]] = {}
+        for container in found:
+            service = container["Config"]["Labels"][SERVICE_LABEL]
+            health = container["State"].get("Health", {}).get("Status", "none")
+            states.setdefault(service, []).append(f"{container['State']['Status']}/{health}")
+        ready = all(
+            len(states.get(service, [])) == count
+            and all(state == "running/healthy" for state in states[service])
+            for service, count in expected.items()
+        )
+        return ready, found, states
+
     def wait_healthy(self, expected: dict[str, int], timeout: float = 120) -> list[dict]:
         """Wait until each service runs EXPECTED[service] containers, all healthy."""
         deadline = time.monotonic() + timeout
         states: dict[str, list[str]] = {}
         while time.monotonic() < deadline:
-            found = self.containers()
-            states = {}
-            for container in found:
-                service = container["Config"]["Labels"][SERVICE_LABEL]
-                health = container["State"].get("Health", {}).get("Status", "none")
-                states.setdefault(service, []).append(f"{container['State']['Status']}/{health}")
-            if all(
-                len(states.get(service, [])) == count
-                and all(state == "running/healthy" for state in states[service])
-                for service, count in expected.items()
-            ):
+            ready, found, states = self.health(expected)
+            if ready:
                 return found
             time.sleep(1)
         logs = self.compose("logs", "--tail", "15", timeout=60, check=False).stdout

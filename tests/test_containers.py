@@ -77,19 +77,13 @@ def mode(pytestconfig):
 
 
 @pytest.fixture(scope="module")
-def volumes_before():
-    """The engine's volumes before the suite, to show that it leaves none of its own behind."""
-    return set(docker("volume", "ls", "-q").stdout.split())
-
-
-@pytest.fixture(scope="module")
 def mongo_port_was_free():
     """Whether 127.0.0.1:27017 was free before the stack came up (then it must stay free)."""
     return not port_open(27017)
 
 
 @pytest.fixture(scope="module")
-def project(mode, tmp_path_factory, pytestconfig, volumes_before, mongo_port_was_free):
+def project(mode, tmp_path_factory, pytestconfig, mongo_port_was_free):
     """The stack built from a checkout written under umask 077 with the README's command
     verbatim (compose v2), then scaled to 3 replicas; its own secrets, a free port; removed
     afterwards."""
@@ -119,6 +113,34 @@ def project(mode, tmp_path_factory, pytestconfig, volumes_before, mongo_port_was
         yield stack
     finally:
         stack.down()
+        say(pytestconfig, f"container suite: {time.monotonic() - STARTED[0]:.0f} s in all")
+
+
+def healthy_replicas(project: ComposeProject, replicas: int = REPLICAS) -> list[dict]:
+    """PROJECT with REPLICAS healthy backends, its webserver and database, whatever an earlier
+    test left (scaled, killed, paused and restarted, brought down); the backends' inspect data.
+    Nothing is changed when the stack is already so."""
+    expected = {"webserver": 1, "backend": replicas, "database": 1}
+    ready, found, _ = project.health(expected)
+    if not ready:
+        # compose refuses to go on while a replica it depends on is unhealthy (one that was
+        # paused, or ended by its healthcheck and restarting): retry until it recovers.
+        scale = ("up", "-d", "--no-recreate", "--scale", f"backend={replicas}")
+        deadline = time.monotonic() + 120
+        while project.compose(*scale, timeout=300, check=False).returncode != 0:
+            if time.monotonic() > deadline:
+                project.compose(*scale, timeout=300)  # raises with compose's output
+            time.sleep(5)
+        found = project.wait_healthy(expected, 120)
+    return [c for c in found if c["Config"]["Labels"][SERVICE_LABEL] == "backend"]
+
+
+@pytest.fixture
+def stack(project):
+    """The project as the README's command plus `--scale backend=3` leaves it, set up again for
+    each test that needs it: no test depends on what another one did before it."""
+    healthy_replicas(project)
+    return project
 
 
 def hostnames(project: ComposeProject, service: str) -> set[str]:
@@ -126,17 +148,17 @@ def hostnames(project: ComposeProject, service: str) -> set[str]:
     return {c["Config"]["Hostname"] for c in project.containers(service) if c["State"]["Running"]}
 
 
-def test_30_gets_reach_all_3_replicas_10_each(project):
+def test_30_gets_reach_all_3_replicas_10_each(stack):
     """Round robin over 3 replicas: 30 GETs give each 10 ± 1."""
     with requests.Session() as session:
-        seen = served_by(session, f"{project.url}/api/whoami", 30)
-    assert set(seen) == hostnames(project, "backend"), seen
+        seen = served_by(session, f"{stack.url}/api/whoami", 30)
+    assert set(seen) == hostnames(stack, "backend"), seen
     assert all(9 <= n <= 11 for n in seen.values()), seen
 
 
-def test_every_container_is_non_root_read_only_and_confined(project):
+def test_every_container_is_non_root_read_only_and_confined(stack):
     """Non-root, read-only root fs, no capabilities, no-new-privileges, limits, log rotation."""
-    for container in project.containers():
+    for container in stack.containers():
         name, host = container["Name"], container["HostConfig"]
         uid = docker("exec", container["Id"], "id", "-u").stdout.strip()
         assert uid != "0", f"{name} runs as root"
@@ -150,24 +172,22 @@ def test_every_container_is_non_root_read_only_and_confined(project):
         assert host["RestartPolicy"]["Name"] == "unless-stopped", name
 
 
-def test_only_the_webserver_publishes_and_the_database_is_out_of_reach(
-    project, mongo_port_was_free
-):
+def test_only_the_webserver_publishes_and_the_database_is_out_of_reach(stack, mongo_port_was_free):
     """Only 127.0.0.1:HTTP_PORT is published; the webserver cannot even resolve the database."""
     published = {
         c["Config"]["Labels"]["com.docker.compose.service"]: bindings
-        for c in project.containers()
+        for c in stack.containers()
         for port, bindings in c["NetworkSettings"]["Ports"].items()
         if bindings
     }
-    assert published == {"webserver": [{"HostIp": "127.0.0.1", "HostPort": str(project.http_port)}]}
+    assert published == {"webserver": [{"HostIp": "127.0.0.1", "HostPort": str(stack.http_port)}]}
     if mongo_port_was_free:
         assert not port_open(27017), "something answers on 127.0.0.1:27017"
-    back = f"{project.name}_back"
+    back = f"{stack.name}_back"
     assert docker("network", "inspect", "-f", "{{.Internal}}", back).stdout.strip() == "true"
-    (database,) = project.containers("database")
+    (database,) = stack.containers("database")
     assert set(database["NetworkSettings"]["Networks"]) == {back}
-    (webserver,) = project.containers("webserver")
+    (webserver,) = stack.containers("webserver")
     assert back not in webserver["NetworkSettings"]["Networks"]
     attempt = docker(
         "exec", webserver["Id"], "wget", "-q", "-T", "3", "-O", "/dev/null",
@@ -176,24 +196,24 @@ def test_only_the_webserver_publishes_and_the_database_is_out_of_reach(
     assert attempt.returncode != 0, "the webserver reached the database"
 
 
-def test_scale_to_5_without_recreate_gets_traffic_within_10_s(project, pytestconfig):
+def test_scale_to_5_without_recreate_gets_traffic_within_10_s(stack, pytestconfig):
     """--scale backend=5 --no-recreate: the new replicas answer within 10 s; nginx stays as is."""
-    (before,) = project.containers("webserver")
+    (before,) = stack.containers("webserver")
     issued = time.monotonic()
-    project.compose("up", "-d", "--no-recreate", "--scale", "backend=5")
+    stack.compose("up", "-d", "--no-recreate", "--scale", "backend=5")
     returned = time.monotonic()
-    replicas = hostnames(project, "backend")
+    replicas = hostnames(stack, "backend")
     assert len(replicas) == 5
     seen: set[str] = set()
     with requests.Session() as session:
         while seen != replicas and time.monotonic() - returned < 10:
-            response = session.get(f"{project.url}/api/whoami", timeout=10)
+            response = session.get(f"{stack.url}/api/whoami", timeout=10)
             if response.status_code == 200:
                 seen.add(response.headers["X-Served-By"])
             time.sleep(0.02)
     all_seen = time.monotonic()
     assert seen == replicas, f"{len(seen)} of 5 replicas answered within 10 s"
-    (after,) = project.containers("webserver")
+    (after,) = stack.containers("webserver")
     assert after["Id"] == before["Id"]
     assert after["State"]["StartedAt"] == before["State"]["StartedAt"]
     assert after["RestartCount"] == 0
@@ -204,38 +224,39 @@ def test_scale_to_5_without_recreate_gets_traffic_within_10_s(project, pytestcon
     )
 
 
-def test_scale_back_to_2_during_a_stream_of_gets_fails_none(project, pytestconfig):
+def test_scale_back_to_2_during_a_stream_of_gets_fails_none(stack, pytestconfig):
     """--scale backend=2 while GETs stream: every GET answers 2xx, then only 2 replicas answer."""
+    healthy_replicas(stack, 5)
     statuses: list[int] = []
     stop = threading.Event()
-    url = f"{project.url}/api/attendees?per_page=5"
+    url = f"{stack.url}/api/attendees?per_page=5"
     reader = threading.Thread(target=stream, args=(url, statuses, stop))
     reader.start()
     try:
         wait_for(statuses, 20)
-        project.compose("up", "-d", "--no-recreate", "--scale", "backend=2")
+        stack.compose("up", "-d", "--no-recreate", "--scale", "backend=2")
         time.sleep(3)  # keep streaming past nginx's next look-up of "backend" (valid=2s)
     finally:
         stop.set()
         reader.join(30)
     bad = [status for status in statuses if not 200 <= status < 300]
-    assert bad == [], f"{len(bad)} of {len(statuses)} GETs failed\n{failed_upstream_log(project)}"
+    assert bad == [], f"{len(bad)} of {len(statuses)} GETs failed\n{failed_upstream_log(stack)}"
     with requests.Session() as session:
-        seen = served_by(session, f"{project.url}/api/whoami", 10)
-    assert set(seen) == hostnames(project, "backend") and len(seen) == 2, seen
+        seen = served_by(session, f"{stack.url}/api/whoami", 10)
+    assert set(seen) == hostnames(stack, "backend") and len(seen) == 2, seen
     say(pytestconfig, f"scale 5 -> 2: {len(statuses)} GETs during the scale-down, none failed")
 
 
-def test_docker_kill_of_a_replica_during_200_gets_loses_none(project):
+def test_docker_kill_of_a_replica_during_200_gets_loses_none(stack):
     """`docker kill` one replica while 200 GETs stream: all 200 answer 2xx."""
     statuses: list[int] = []
     stop = threading.Event()
-    url = f"{project.url}/api/attendees?per_page=5"
+    url = f"{stack.url}/api/attendees?per_page=5"
     reader = threading.Thread(target=stream, args=(url, statuses, stop, 200))
     reader.start()
     try:
         wait_for(statuses, 50)
-        victim = project.containers("backend")[0]
+        victim = stack.containers("backend")[0]
         docker("kill", victim["Id"])
         reader.join(120)
     finally:
@@ -244,15 +265,8 @@ def test_docker_kill_of_a_replica_during_200_gets_loses_none(project):
     assert len(statuses) == 200
     bad = [status for status in statuses if not 200 <= status < 300]
     assert bad == [], (
-        f"{len(bad)} failed GETs after killing {victim['Name']}\n{failed_upstream_log(project)}"
+        f"{len(bad)} failed GETs after killing {victim['Name']}\n{failed_upstream_log(stack)}"
     )
-
-
-def three_healthy_replicas(project: ComposeProject) -> list[dict]:
-    """Scale back to REPLICAS backends (earlier tests change the count) and wait for health."""
-    project.compose("up", "-d", "--no-recreate", "--scale", f"backend={REPLICAS}", timeout=300)
-    found = project.wait_healthy({"webserver": 1, "backend": REPLICAS, "database": 1}, 120)
-    return [c for c in found if c["Config"]["Labels"][SERVICE_LABEL] == "backend"]
 
 
 def container_pids(container_id: str) -> list[int]:
@@ -266,7 +280,7 @@ def test_a_stuck_replica_is_ended_by_its_healthcheck_and_restarted(project, pyte
     /healthz time out 3 times, ends it, and `restart: unless-stopped` brings it back healthy."""
     if os.geteuid() != 0:
         pytest.skip("stopping a container's processes from the host needs root")
-    victim = three_healthy_replicas(project)[0]
+    victim = healthy_replicas(project)[0]
     restarts = victim["RestartCount"]
     started = time.monotonic()
     for pid in container_pids(victim["Id"]):
@@ -298,7 +312,7 @@ def test_reads_keep_working_with_one_of_3_replicas_paused(project, pytestconfig)
     GETs through nginx all answer 2xx, none slower than 3 s (nginx retries reads elsewhere)."""
     if nginx_read_timeout_s() > 3:
         pytest.skip("needs nginx's short read timeout with GET retry (issue 9 item 1)")
-    victim = three_healthy_replicas(project)[0]
+    victim = healthy_replicas(project)[0]
     docker("pause", victim["Id"])
     latencies, statuses = [], []
     try:
@@ -320,7 +334,7 @@ def test_reads_keep_working_with_one_of_3_replicas_paused(project, pytestconfig)
     say(pytestconfig, f"one replica paused: {len(statuses)} GETs, slowest {max(latencies):.2f} s")
 
 
-def test_an_attendee_created_before_down_is_there_after_up(project):
+def test_an_attendee_created_before_down_is_there_after_up(stack):
     """`down` (without -v) then `up`: the named volume keeps the data."""
     body = {
         "full_name": "Volume Keeper",
@@ -330,14 +344,14 @@ def test_an_attendee_created_before_down_is_there_after_up(project):
         "university": "PTIT",
         "major": "Cloud",
     }
-    created = requests.post(f"{project.url}/api/attendees", json=body, timeout=10)
+    created = requests.post(f"{stack.url}/api/attendees", json=body, timeout=10)
     assert created.status_code == 201, created.text
     location = created.headers["Location"]
-    project.compose("down")
-    assert project.containers() == []
-    project.compose("up", "-d", "--scale", "backend=2")
-    project.wait_healthy({"webserver": 1, "backend": 2, "database": 1}, timeout=120)
-    found = requests.get(f"{project.url}{location}", timeout=10)
+    stack.compose("down")
+    assert stack.containers() == []
+    stack.compose("up", "-d", "--scale", "backend=2")
+    stack.wait_healthy({"webserver": 1, "backend": 2, "database": 1}, timeout=120)
+    found = requests.get(f"{stack.url}{location}", timeout=10)
     assert found.status_code == 200, found.text
     assert found.json()["email"] == body["email"]
 
@@ -354,17 +368,17 @@ def test_compose_refuses_to_start_without_the_secrets(project, mode, tmp_path):
     assert empty.leftovers() == {"containers": [], "networks": [], "volumes": []}
 
 
-def test_a_umask_077_checkout_serves_the_ui_and_ships_readable_init_scripts(project, mode):
+def test_a_umask_077_checkout_serves_the_ui_and_ships_readable_init_scripts(stack, mode):
     """Built from files that only their owner could read: nginx (uid 101) serves the UI, and
     MongoDB's uid 999 can read the init script and run the healthcheck in the database image."""
-    page = requests.get(f"{project.url}/", timeout=10)
+    page = requests.get(f"{stack.url}/", timeout=10)
     assert page.status_code == 200, page.text[:300]
     assert "<html" in page.text.lower()
-    assert (project.root / "database/image/init/create-app-user.sh").stat().st_mode & 0o077 == 0
+    assert (stack.root / "database/image/init/create-app-user.sh").stat().st_mode & 0o077 == 0
     # The real database image, on the offline Python base when mongo:8.0 cannot be had.
-    image = f"{project.image('database')}-modes"
+    image = f"{stack.image('database')}-modes"
     args = {"MONGO_IMAGE": mode.python_image} if mode.offline else {}
-    build(project.root / "database", image, args, mode.offline)
+    build(stack.root / "database", image, args, mode.offline)
     try:
         check = (
             "cat /docker-entrypoint-initdb.d/create-app-user.sh >/dev/null"
@@ -377,9 +391,9 @@ def test_a_umask_077_checkout_serves_the_ui_and_ships_readable_init_scripts(proj
         docker("rmi", image, check=False)
 
 
-def test_webserver_runs_the_bounded_number_of_nginx_workers(project):
+def test_webserver_runs_the_bounded_number_of_nginx_workers(stack):
     """CONTAINER_WORKER_PROCESSES workers, not one per host CPU (`auto`)."""
-    (webserver,) = project.containers("webserver")
+    (webserver,) = stack.containers("webserver")
     processes = docker("top", webserver["Id"], "-o", "pid,args").stdout.splitlines()
     workers = [line for line in processes if "nginx: worker process" in line]
     assert len(workers) == CONTAINER_WORKER_PROCESSES, processes
@@ -412,10 +426,18 @@ def test_image_report(project, mode, pytestconfig):
     assert all(kept < without for kept, without in contexts.values()), contexts
 
 
-def test_teardown_leaves_nothing_behind(project, volumes_before, pytestconfig):
-    """`down -v --remove-orphans` removes every container, network and volume of the run."""
-    project.down()
-    assert project.leftovers() == {"containers": [], "networks": [], "volumes": []}
+def test_teardown_leaves_nothing_behind(project, mode):
+    """`down -v --remove-orphans` removes every container, network and volume that `up` made:
+    checked on a project of its own, started from the images the suite built."""
+    volumes_before = set(docker("volume", "ls", "-q").stdout.split())
+    secrets_dir = project.secrets_dir  # the suite's secrets; this project only reads them
+    own = ComposeProject(mode, secrets_dir, free_port(), root=project.root)
+    try:
+        own.compose("up", "-d", "--no-build", "--scale", "backend=2", timeout=300)
+        own.wait_healthy({"webserver": 1, "backend": 2, "database": 1}, timeout=120)
+        assert own.leftovers()["volumes"], "up made no volume to remove"
+    finally:
+        own.down()
+    assert own.leftovers() == {"containers": [], "networks": [], "volumes": []}
     new_volumes = set(docker("volume", "ls", "-q").stdout.split()) - volumes_before
     assert new_volumes == set(), new_volumes
-    say(pytestconfig, f"container suite: {time.monotonic() - STARTED[0]:.0f} s in all")
