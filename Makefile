@@ -4,9 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-REPLICAS ?= 2
 CANARY ?=
-PORT ?= 8080
 
 .PHONY: run test lint bench lock clean fault-figures
 
@@ -16,8 +14,10 @@ $(VENV)/.installed: requirements-dev.lock backend/pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e backend
 	touch $@
 
+# `make run REPLICAS=3 PORT=8081`: make passes command-line variables on in the environment,
+# where local_stack reads them (its defaults live there, not here).
 run: $(VENV)/.installed
-	$(PY) -m local_stack --replicas $(REPLICAS) --port $(PORT) $(if $(CANARY),--canary)
+	$(PY) -m local_stack $(if $(CANARY),--canary)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attendee_directory.config import ServerSettings, Settings, default
+
 from . import nginx
 from .mongo_server import MongoServer, start_mongo
 from .processes import free_port, http_ok, port_open, start, stop, wait_until
@@ -38,9 +40,9 @@ class LocalStack:
     port: int = 8080
     canary: bool = False
     workers: int = 1
-    threads: int = 4
+    threads: int = default(ServerSettings, "web_threads")
     mongo_uri: str | None = None
-    mongo_db: str = "vdt2023"
+    mongo_db: str = default(Settings, "mongo_db")
     write_rate: str | None = None
     # nginx counts the writes of one event-loop pass as one millisecond's: a load test with many
     # connections needs a burst as large as its connection count, whatever the rate.
