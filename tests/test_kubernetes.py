@@ -55,7 +55,7 @@ def _validate(path: Path) -> subprocess.CompletedProcess:
     """kubernetes-validate, strict, against KUBERNETES_VERSION's schemas."""
     validator = find_executable("kubernetes-validate")
     if validator is None:
-        pytest.fail("kubernetes-validate is not installed: pip install -r requirements-dev.lock")
+        pytest.fail("kubernetes-validate is not installed: make test installs it (uv sync)")
     return subprocess.run(
         [validator, "--strict", "-k", KUBERNETES_VERSION, "--no-warn", str(path)],
         capture_output=True,
