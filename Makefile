@@ -33,15 +33,18 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 # The fault suite's figures (from the last `make test`) into README.md's "What it survives".
 fault-figures:
 	$(PYTHON) scripts/readme_fault_figures.py
 
+# mypy checks the files that pyproject.toml's [tool.mypy] names.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # uv.lock from the pyproject.toml files; the stand-in image's pins are exported from it.
 lock: | $(UV)
