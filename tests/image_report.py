@@ -49,10 +49,17 @@ class ImageRow:
 
 
 def build(
-    context: Path, tag: str, args: dict[str, str], host_network: bool, target: str | None = None
+    context: Path,
+    tag: str,
+    args: dict[str, str],
+    host_network: bool,
+    target: str | None = None,
+    dockerfile: str = "Dockerfile",
 ) -> None:
-    """`docker build` CONTEXT as TAG (optionally only up to stage TARGET)."""
+    """`docker build` CONTEXT (with DOCKERFILE, relative to it) as TAG (optionally only up to
+    stage TARGET)."""
     command = ["docker", "build", "--force-rm", "-t", tag]  # no container left by a failed step
+    command += ["-f", str(context / dockerfile)]
     for name, value in args.items():
         command += ["--build-arg", f"{name}={value}"]
     if host_network:
@@ -86,12 +93,19 @@ def scratch_copy(context: Path) -> Iterator[Path]:
     """A throw-away copy of the build context CONTEXT: the probes never touch the checkout."""
     with tempfile.TemporaryDirectory(prefix="vdt-probe-") as scratch:
         copy = Path(scratch) / context.name
-        shutil.copytree(context, copy, symlinks=True)
+        # The root (the backend's context) without what no image's context sends: git, venvs,
+        # run state, caches.
+        skipped = (".git", ".venv", ".uv", ".local-stack", "test-artifacts", "*cache*")
+        shutil.copytree(context, copy, symlinks=True, ignore=shutil.ignore_patterns(*skipped))
         yield copy
 
 
 def rebuild_seconds(
-    context: Path, changed_file: str, args: dict[str, str], host_network: bool
+    context: Path,
+    changed_file: str,
+    args: dict[str, str],
+    host_network: bool,
+    dockerfile: str = "Dockerfile",
 ) -> float:
     """Seconds to rebuild CONTEXT after one line is appended to CHANGED_FILE (in a copy)."""
     with scratch_copy(context) as copy:
@@ -100,7 +114,7 @@ def rebuild_seconds(
         tag = f"vdt2023/rebuild-probe:{uuid.uuid4().hex[:12]}"
         dangling = _dangling()
         started = time.monotonic()
-        build(copy, tag, args, host_network)
+        build(copy, tag, args, host_network, dockerfile=dockerfile)
         elapsed = time.monotonic() - started
         docker("rmi", tag, check=False)
         for image in _dangling() - dangling:  # the probe's own build stages: cache for nothing

@@ -51,6 +51,8 @@ pytestmark = pytest.mark.containers
 skip_without_engine()
 
 REPLICAS = 3
+# The backend is built from the repository's root (uv.lock is the workspace's); see .dockerignore.
+BACKEND_DOCKERFILE = "backend/Dockerfile"
 STARTED: list[float] = []  # when the suite's first fixture ran
 
 
@@ -418,11 +420,13 @@ def test_image_report(project, mode, pytestconfig):
     # builds with BuildKit, from the umask 077 copy, so its cache is not this builder's).
     built_stages = {}
     for stage, tag in zip(("deps", "app", "runtime"), stage_tags, strict=True):
-        build(ROOT / "backend", tag, args, mode.offline, target=stage)
+        build(ROOT, tag, args, mode.offline, target=stage, dockerfile=BACKEND_DOCKERFILE)
         built_stages[stage] = tag
     practice_context = ROOT / "bench" / "practice_style"
     build(practice_context, practice, practice_args, mode.offline)
-    ours = rebuild_seconds(ROOT / "backend", "attendee_directory/health.py", args, mode.offline)
+    ours = rebuild_seconds(
+        ROOT, "backend/attendee_directory/health.py", args, mode.offline, BACKEND_DOCKERFILE
+    )
     theirs = rebuild_seconds(practice_context, "app.py", practice_args, mode.offline)
     rows = [
         ImageRow("backend", backend, mode.python_image, ours),
@@ -440,10 +444,10 @@ def test_image_report(project, mode, pytestconfig):
     remove_replaced(previous, [practice, *stage_tags])
     contexts = {
         name: (
-            context_bytes(ROOT / name, mode.python_image, keep_dockerignore=True),
-            context_bytes(ROOT / name, mode.python_image, keep_dockerignore=False),
+            context_bytes(context, mode.python_image, keep_dockerignore=True),
+            context_bytes(context, mode.python_image, keep_dockerignore=False),
         )
-        for name in ("backend", "webserver")
+        for name, context in (("backend", ROOT), ("webserver", ROOT / "webserver"))
     }
     imports = (import_seconds(backend, precompiled=True), import_seconds(backend, False))
     report = Report(mode, rows, contexts, stages, imports).render()
