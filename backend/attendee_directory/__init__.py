@@ -29,7 +29,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json = CompactJSONProvider(app)
 
     request_log.init_app(app)
-    metrics.init_app(app)
+    if settings.metrics:
+        metrics.init_app(app)
     errors.init_app(app)
     db.init_app(app)
     replicas.init_app(app)

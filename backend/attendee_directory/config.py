@@ -110,6 +110,9 @@ class Settings(_Environment):
     stats_flush_seconds: float = Field(1.0, ge=0)
     log_format: LogFormat = "text"
     access_log: bool = True
+    # Prometheus metrics (metrics.py): off, nothing is counted and /metrics is a 404; the
+    # benchmark measures what they cost (make bench).
+    metrics: bool = True
     idempotency_key_ttl_seconds: int = Field(24 * 3600, ge=1)
 
     @classmethod
