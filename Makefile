@@ -4,27 +4,36 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-REPLICAS ?= 2
 CANARY ?=
-PORT ?= 8080
-MONITORING ?=
-PROMETHEUS_PORT ?= 9090
 
 .PHONY: run test lint bench lock clean fault-figures screenshots image-report
 
-$(VENV)/.installed: requirements-dev.lock backend/pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.lock
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e backend
+# uv, pinned, in a venv of its own: Debian's python3 is externally managed (PEP 668), so no
+# `pip install --user`; the venv needs nothing but python3 (python3-venv on Debian).
+UV_VERSION := 0.13.9
+UV := .uv/bin/uv
+# uv uses this machine's python3 and never downloads an interpreter.
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# .venv exactly as uv.lock says: the backend (editable) and the dev group.
+$(VENV)/.installed: uv.lock pyproject.toml backend/pyproject.toml | $(UV)
+	$(UV) sync --locked --quiet
 	touch $@
 
+# `make run REPLICAS=3 PORT=8081`: make passes command-line variables on in the environment,
+# where local_stack reads them (its defaults live there, not here).
 run: $(VENV)/.installed
-	$(PY) -m local_stack --replicas $(REPLICAS) --port $(PORT) $(if $(CANARY),--canary) \
-		$(if $(filter-out 0,$(MONITORING)),--monitoring --prometheus-port $(PROMETHEUS_PORT))
+	$(PY) -m local_stack $(if $(CANARY),--canary)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 # Generators of tracked files (never run by `make test`, which rewrites nothing tracked):
@@ -41,21 +50,25 @@ image-report: $(VENV)/.installed
 fault-figures:
 	$(PYTHON) scripts/readme_fault_figures.py
 
+# mypy checks the files that pyproject.toml's [tool.mypy] names.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
-lock:
-	uv pip compile backend/pyproject.toml --universal --python-version 3.11 -o backend/requirements.lock
-	uv pip compile requirements-dev.in --universal --python-version 3.11 -o requirements-dev.lock
+# uv.lock from the pyproject.toml files; the stand-in image's pins are exported from it.
+lock: | $(UV)
+	$(UV) lock
+	$(UV) export --locked --quiet --only-group standin --no-hashes --no-emit-project \
+	  --no-annotate -o database/standin/requirements.txt
 
 clean:
-	rm -rf $(VENV) .local-stack test-artifacts
+	rm -rf $(VENV) .uv .local-stack test-artifacts
 
 # `make bench`: this stack against the practice-style setup in one run (about 10 minutes on
 # 2 cores); writes docs/benchmarks.md. Needs nginx and wrk (apt-get install nginx-light wrk).
-$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(UV) sync --locked --quiet --group bench
 	touch $@
 
 bench: $(VENV)/.bench-installed

@@ -39,7 +39,7 @@ def py_spy() -> str:
     """The py-spy executable beside this Python, or on PATH."""
     found = find_executable("py-spy")
     if not found:
-        raise ProfilerUnavailable("py-spy is not installed: pip install -r bench/requirements.txt")
+        raise ProfilerUnavailable("py-spy is not installed: make bench installs it")
     return found
 
 

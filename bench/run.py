@@ -17,6 +17,8 @@ from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
+from attendee_directory.config import Settings, default
+
 from local_stack.mongo_server import start_mongo
 from local_stack.nginx import NginxMissing, find_nginx
 from local_stack.processes import free_port
@@ -26,7 +28,7 @@ from .database import count_attendees, query_rates, remove_bench_attendees
 from .setups import REPO, FixedNginx, PracticeSetup, ServerConfig, ServerStack
 from .wrk import WARMUP_S, Result, Run, WrkMissing, median, run_wrk, wrk_binary
 
-MONGO_DB = "vdt2023"
+MONGO_DB = default(Settings, "mongo_db")
 # nginx's write limit would answer the create runs with 429s; both its rate and burst are raised.
 NO_WRITE_LIMIT = "100000r/s"
 NO_WRITE_BURST = 100000

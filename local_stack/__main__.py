@@ -1,11 +1,14 @@
 """`python -m local_stack`: start the whole stack here, print the URL, stop it all on Ctrl-C."""
 
 import argparse
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
+
+from attendee_directory.config import Settings, default
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings
 
 from .nginx import NginxMissing, find_nginx, nginx_version
 from .stack import LocalStack
@@ -14,23 +17,40 @@ from .supervisor import Supervisor
 STATE_DIR = Path(__file__).resolve().parent.parent / ".local-stack"
 
 
+class RunSettings(BaseSettings):
+    """What `make run` reads from the environment; the command line's options override it."""
+
+    replicas: int = Field(LocalStack.replicas, ge=1)
+    port: int = LocalStack.port
+    mongo_uri: str | None = None  # unset: a database of our own under the state directory
+    mongo_db: str = default(Settings, "mongo_db")
+    # MONITORING=1: Prometheus beside the stack (local_stack/prometheus.py); empty means off.
+    monitoring: bool = LocalStack.monitoring
+    prometheus_port: int = LocalStack.prometheus_port
+
+    @field_validator("monitoring", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        """MONITORING= (set but empty) is off, as unset is."""
+        return False if value == "" else value
+
+
 def main() -> int:
     """Parse the command line, start the stack, and wait for Ctrl-C or SIGTERM."""
+    environment = RunSettings()
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--replicas", type=int, default=int(os.environ.get("REPLICAS", "2")))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--replicas", type=int, default=environment.replicas)
+    parser.add_argument("--port", type=int, default=environment.port)
     parser.add_argument("--canary", action="store_true", help="add a canary replica at weight 1")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per replica")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
     parser.add_argument(
         "--monitoring",
         action="store_true",
-        default=os.environ.get("MONITORING", "") not in ("", "0"),
+        default=environment.monitoring,
         help="also start Prometheus (Debian's package) scraping the replicas (MONITORING=1)",
     )
-    parser.add_argument(
-        "--prometheus-port", type=int, default=int(os.environ.get("PROMETHEUS_PORT", "9090"))
-    )
+    parser.add_argument("--prometheus-port", type=int, default=environment.prometheus_port)
     args = parser.parse_args()
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
@@ -41,8 +61,8 @@ def main() -> int:
         port=args.port,
         canary=args.canary,
         workers=args.workers,
-        mongo_uri=os.environ.get("MONGO_URI"),
-        mongo_db=os.environ.get("MONGO_DB", "vdt2023"),
+        mongo_uri=environment.mongo_uri,
+        mongo_db=environment.mongo_db,
         monitoring=args.monitoring,
         prometheus_port=args.prometheus_port,
     )

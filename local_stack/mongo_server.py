@@ -48,6 +48,8 @@ class MongoServer:
         stop() reaps a server that died; its pid file would otherwise make nx-27017 refuse to
         start ("already running") if another process has taken that pid meanwhile.
         """
+        if self.data_dir is None or self.port is None:
+            raise RuntimeError(f"{self.describe()} was not started here: it is not restarted")
         self.stop()
         _pid_file(self.data_dir).unlink(missing_ok=True)
         self.process = _launch(self.kind, self.data_dir, self.port)
@@ -91,7 +93,10 @@ def _launch(kind: str, data_dir: Path, port: int) -> subprocess.Popen:
 def _ping(uri: str) -> bool:
     """True when the server at URI answers a ping."""
     try:
-        with MongoClient(uri, serverSelectionTimeoutMS=500, connectTimeoutMS=500) as client:
+        client: MongoClient[dict] = MongoClient(
+            uri, serverSelectionTimeoutMS=500, connectTimeoutMS=500
+        )
+        with client:
             client.admin.command("ping")
         return True
     except PyMongoError:

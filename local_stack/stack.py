@@ -1,6 +1,7 @@
 """The whole stack on this machine: a database, N backend replicas under granian, and nginx."""
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -9,6 +10,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from attendee_directory.config import ServerSettings, Settings, default
 
 from . import nginx
 from .mongo_server import MongoServer, start_mongo
@@ -29,6 +32,12 @@ class Replica:
     process: subprocess.Popen | None = field(default=None, repr=False)
     started: float = 0.0  # time.monotonic() of the last start
 
+    def running(self) -> subprocess.Popen:
+        """The replica's main process; RuntimeError if it is not started."""
+        if self.process is None:
+            raise RuntimeError(f"replica {self.name} is not started")
+        return self.process
+
 
 @dataclass
 class LocalStack:
@@ -39,9 +48,9 @@ class LocalStack:
     port: int = 8080
     canary: bool = False
     workers: int = 1
-    threads: int = 4
+    threads: int = default(ServerSettings, "web_threads")
     mongo_uri: str | None = None
-    mongo_db: str = "vdt2023"
+    mongo_db: str = default(Settings, "mongo_db")
     write_rate: str | None = None
     # nginx counts the writes of one event-loop pass as one millisecond's: a load test with many
     # connections needs a burst as large as its connection count, whatever the rate.
@@ -83,7 +92,7 @@ class LocalStack:
                 self.start_replica(replica)
             for replica in self.backends:
                 wait_until(
-                    lambda r=replica: http_ok(f"http://127.0.0.1:{r.port}/readyz"),
+                    functools.partial(http_ok, f"http://127.0.0.1:{replica.port}/readyz"),
                     timeout=60,
                     what=f"replica {replica.name} (log: {self.logs / replica.name}.log)",
                     process=replica.process,
@@ -108,6 +117,12 @@ class LocalStack:
             raise
         return self
 
+    def running_database(self) -> MongoServer:
+        """The database the replicas use; RuntimeError before start()."""
+        if self.database is None:
+            raise RuntimeError("the stack's database is not started")
+        return self.database
+
     def replica_env(self, replica: Replica) -> dict:
         """The environment of one replica: its port, its name and the database."""
         return {
@@ -115,7 +130,7 @@ class LocalStack:
             "PORT": str(replica.port),
             # Replicas share this host's name, so the name says which one answered.
             "REPLICA_NAME": f"{socket.gethostname()}/{replica.name}",
-            "MONGO_URI": self.database.uri,
+            "MONGO_URI": self.running_database().uri,
             "MONGO_DB": self.mongo_db,
             "WEB_CONCURRENCY": str(self.workers),
             "WEB_THREADS": str(self.threads),
@@ -136,8 +151,8 @@ class LocalStack:
         """Kill every process of REPLICA's group (the old main process and any worker it left
         behind), reap it, and start the replica again on its port."""
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(replica.process.pid, signal.SIGKILL)
-        replica.process.wait(10)
+            os.killpg(replica.running().pid, signal.SIGKILL)
+        replica.running().wait(10)
         self.start_replica(replica)
 
     def age(self, replica: Replica) -> float:
@@ -147,8 +162,8 @@ class LocalStack:
     def kill_replica(self, index: int, sig: int = signal.SIGKILL) -> Replica:
         """Send SIG to every process of one replica (SIGKILL: a crash, no goodbye)."""
         replica = self.backends[index]
-        os.killpg(replica.process.pid, sig)
-        replica.process.wait(10)
+        os.killpg(replica.running().pid, sig)
+        replica.running().wait(10)
         return replica
 
     def stop(self) -> None:
@@ -170,9 +185,10 @@ class LocalStack:
     def describe(self) -> str:
         """What is running, for the person who started it."""
         lines = [
-            f"database : {self.database.describe()}",
+            f"database : {self.running_database().describe()}",
             *(
-                f"replica  : {r.name} on 127.0.0.1:{r.port}, weight {r.weight}, pid {r.process.pid}"
+                f"replica  : {r.name} on 127.0.0.1:{r.port}, weight {r.weight}, "
+                f"pid {r.running().pid}"
                 for r in self.backends
             ),
             f"nginx    : {self.url} (config {self.state_dir / 'nginx' / 'nginx.conf'})",

@@ -42,7 +42,8 @@ class Supervisor:
 
         False when nginx exited: then the stack is not serving and the run should end.
         """
-        if self.stack.nginx_process.poll() is not None:
+        nginx = self.stack.nginx_process
+        if nginx is None or nginx.poll() is not None:
             self.say("nginx exited; stopping.")
             return False
         # The database first: every replica needs it, and a replica's probe may take a second.
@@ -61,7 +62,7 @@ class Supervisor:
 
     def _check_replica(self, replica: Replica) -> None:
         """Restart REPLICA if its process exited or its liveness probe keeps failing."""
-        if replica.process.poll() is not None:
+        if replica.running().poll() is not None:
             self.say(f"replica {replica.name} exited; nginx routes around it. Restarting it.")
             self._restart(replica, "replica exited")
             return

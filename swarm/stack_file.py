@@ -53,12 +53,13 @@ def tmpfs_mount(spec: str) -> dict:
     """`/tmp:size=16m,uid=101` as a swarm tmpfs mount. Swarm has no uid option: the tmpfs takes
     the owner and mode of the image's directory, so the images own those directories."""
     target, _, options = spec.partition(":")
-    mount = {"type": "tmpfs", "target": target, "tmpfs": {}}
+    tmpfs: dict[str, int] = {}
+    mount = {"type": "tmpfs", "target": target, "tmpfs": tmpfs}
     for option in filter(None, options.split(",")):
         key, _, value = option.partition("=")
         if key == "size":
             number, unit = value.rstrip("kmgKMG"), value[len(value.rstrip("kmgKMG")) :].lower()
-            mount["tmpfs"]["size"] = int(number) * SIZE_UNITS.get(unit, 1)
+            tmpfs["size"] = int(number) * SIZE_UNITS.get(unit, 1)
     return mount
 
 

@@ -37,6 +37,8 @@ from compose_project import (
 )
 
 REPORT = ROOT / "docs" / "images.md"
+# The backend is built from the repository's root (uv.lock is the workspace's); see .dockerignore.
+BACKEND_DOCKERFILE = "backend/Dockerfile"
 ARTIFACTS = ROOT / "test-artifacts"
 MB = 1_000_000  # decimal megabytes, as `docker images` counts them
 
@@ -63,10 +65,17 @@ class ImageRow:
 
 
 def build(
-    context: Path, tag: str, args: dict[str, str], host_network: bool, target: str | None = None
+    context: Path,
+    tag: str,
+    args: dict[str, str],
+    host_network: bool,
+    target: str | None = None,
+    dockerfile: str = "Dockerfile",
 ) -> None:
-    """`docker build` CONTEXT as TAG (optionally only up to stage TARGET)."""
+    """`docker build` CONTEXT (with DOCKERFILE, relative to it) as TAG (optionally only up to
+    stage TARGET)."""
     command = ["docker", "build", "--force-rm", "-t", tag]  # no container left by a failed step
+    command += ["-f", str(context / dockerfile)]
     for name, value in args.items():
         command += ["--build-arg", f"{name}={value}"]
     if host_network:
@@ -100,12 +109,19 @@ def scratch_copy(context: Path) -> Iterator[Path]:
     """A throw-away copy of the build context CONTEXT: the probes never touch the checkout."""
     with tempfile.TemporaryDirectory(prefix="vdt-probe-") as scratch:
         copy = Path(scratch) / context.name
-        shutil.copytree(context, copy, symlinks=True)
+        # The root (the backend's context) without what no image's context sends: git, venvs,
+        # run state, caches.
+        skipped = (".git", ".venv", ".uv", ".local-stack", "test-artifacts", "*cache*")
+        shutil.copytree(context, copy, symlinks=True, ignore=shutil.ignore_patterns(*skipped))
         yield copy
 
 
 def rebuild_seconds(
-    context: Path, changed_file: str, args: dict[str, str], host_network: bool
+    context: Path,
+    changed_file: str,
+    args: dict[str, str],
+    host_network: bool,
+    dockerfile: str = "Dockerfile",
 ) -> float:
     """Seconds to rebuild CONTEXT after one line is appended to CHANGED_FILE (in a copy)."""
     with scratch_copy(context) as copy:
@@ -114,7 +130,7 @@ def rebuild_seconds(
         tag = f"vdt2023/rebuild-probe:{uuid.uuid4().hex[:12]}"
         dangling = _dangling()
         started = time.monotonic()
-        build(copy, tag, args, host_network)
+        build(copy, tag, args, host_network, dockerfile=dockerfile)
         elapsed = time.monotonic() - started
         docker("rmi", tag, check=False)
         for image in _dangling() - dangling:  # the probe's own build stages: cache for nothing
@@ -291,11 +307,13 @@ def measure(project: ComposeProject, mode: BuildMode) -> tuple[str, dict]:
     # builds with BuildKit, from its own copy, so its cache is not this builder's).
     built_stages = {}
     for stage, tag in zip(("deps", "app", "runtime"), stage_tags, strict=True):
-        build(ROOT / "backend", tag, args, mode.offline, target=stage)
+        build(ROOT, tag, args, mode.offline, target=stage, dockerfile=BACKEND_DOCKERFILE)
         built_stages[stage] = tag
     practice_context = ROOT / "bench" / "practice_style"
     build(practice_context, practice, practice_args, mode.offline)
-    ours = rebuild_seconds(ROOT / "backend", "attendee_directory/health.py", args, mode.offline)
+    ours = rebuild_seconds(
+        ROOT, "backend/attendee_directory/health.py", args, mode.offline, BACKEND_DOCKERFILE
+    )
     theirs = rebuild_seconds(practice_context, "app.py", practice_args, mode.offline)
     rows = [
         ImageRow("backend", backend, mode.python_image, ours),
@@ -313,10 +331,10 @@ def measure(project: ComposeProject, mode: BuildMode) -> tuple[str, dict]:
     remove_replaced(previous, [practice, *stage_tags])
     contexts = {
         name: (
-            context_bytes(ROOT / name, mode.python_image, keep_dockerignore=True),
-            context_bytes(ROOT / name, mode.python_image, keep_dockerignore=False),
+            context_bytes(context, mode.python_image, keep_dockerignore=True),
+            context_bytes(context, mode.python_image, keep_dockerignore=False),
         )
-        for name in ("backend", "webserver")
+        for name, context in (("backend", ROOT), ("webserver", ROOT / "webserver"))
     }
     imports = (import_seconds(backend, precompiled=True), import_seconds(backend, False))
     report = Report(mode, rows, contexts, stages, imports).render()

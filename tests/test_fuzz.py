@@ -51,7 +51,7 @@ def run_schemathesis(base_url: str, report_dir, *extra: str) -> dict:
     """Run `st run` against BASE_URL's document; return its counts and output."""
     st = find_executable("st")
     if st is None:
-        pytest.fail("schemathesis is not installed: pip install -r requirements-dev.lock")
+        pytest.fail("schemathesis is not installed: make test installs it (uv sync)")
     junit = report_dir / "junit.xml"
     config = report_dir / "schemathesis.toml"
     config.write_text(CONFIG)

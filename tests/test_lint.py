@@ -88,21 +88,3 @@ def test_shell_scripts_pass_shellcheck():
         "database/image/init/create-app-user.sh",
         "database/image/app-user-can-log-in.sh",
     )
-
-
-def _pins(path: Path) -> dict[str, str]:
-    """name -> version of the `name==version` lines of a requirements file."""
-    pins = {}
-    for line in path.read_text().splitlines():
-        requirement = line.split(";")[0].split("#")[0].strip()
-        if "==" in requirement:
-            name, version = requirement.split("==")
-            pins[name.strip().lower()] = version.strip()
-    return pins
-
-
-def test_standin_pins_match_the_tested_versions():
-    """The offline database stand-in runs the nx-27017 that the local suites test with."""
-    standin = _pins(ROOT / "database/standin/requirements.txt")
-    tested = _pins(ROOT / "requirements-dev.lock")
-    assert standin == {name: tested[name] for name in standin}

@@ -1,10 +1,18 @@
 """VDT 2023 attendee directory: the Flask application factory."""
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from ._version import __version__
 
 __all__ = ["__version__", "create_app"]
+
+
+class CompactJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, with the keys in the order the code builds them and no spaces."""
+
+    sort_keys = False
+    compact = True
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -18,11 +26,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings = test_config.pop("SETTINGS", None) or Settings.from_env()
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.config.update(test_config)
-    app.json.sort_keys = False
-    app.json.compact = True
+    app.json = CompactJSONProvider(app)
 
     request_log.init_app(app)
-    metrics.init_app(app)
+    if settings.metrics:
+        metrics.init_app(app)
     errors.init_app(app)
     db.init_app(app)
     replicas.init_app(app)

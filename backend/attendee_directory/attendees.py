@@ -239,13 +239,13 @@ def _replay(outcome: dict, fields: dict) -> tuple:
 
 
 @bp.put("/<attendee_id>")
-def replace_attendee(attendee_id: str) -> Response:
+def replace_attendee(attendee_id: str) -> tuple:
     """Replace every field of an attendee."""
     return _update(attendee_id, validated(AttendeeIn).model_dump())
 
 
 @bp.patch("/<attendee_id>")
-def update_attendee(attendee_id: str) -> Response:
+def update_attendee(attendee_id: str) -> tuple:
     """Change some fields of an attendee; fields not sent keep their values."""
     changes = validated(AttendeePatch).model_dump(exclude_unset=True)
     if not changes:

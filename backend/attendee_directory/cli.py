@@ -3,7 +3,6 @@ the sample attendees to the database the app is configured for, through the app 
 as flaskr's init-db does; it is safe to rerun."""
 
 import sys
-from dataclasses import replace
 
 from . import create_app
 from .config import ConfigError, Settings
@@ -15,7 +14,7 @@ def seed_command() -> int:
     """Seed the database named by MONGO_URI / MONGO_DB; exit 2 on a bad setting."""
     try:
         # Not on start: the command seeds (and counts) everything itself, below.
-        settings = replace(Settings.from_env(), seed_on_start=False)
+        settings = Settings.from_env().model_copy(update={"seed_on_start": False})
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

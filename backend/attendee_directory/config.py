@@ -1,105 +1,141 @@
-"""Settings: read from environment variables, parsed and validated in one place."""
+"""Settings: read from environment variables, parsed and validated in one place.
+
+Every setting is a field below, its default written once; the variable is the field's name in
+upper case (MONGO_URI), and NAME_FILE names a file holding the value instead (a Docker or
+Kubernetes secret, e.g. MONGO_URI_FILE=/run/secrets/mongo_uri). The local run, the benchmark
+and the server launcher take their defaults from here too.
+"""
 
 import os
 import socket
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
 
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-LOG_FORMATS = ("text", "json")
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class ConfigError(RuntimeError):
     """A required setting is missing or a setting has an invalid value."""
 
 
-def _read(name: str, default: str | None = None) -> str | None:
-    """Return NAME from the environment, or the contents of the file named by NAME_FILE."""
-    path = os.environ.get(f"{name}_FILE")
-    if path:
+def _lowercase(value: object) -> object:
+    """Compare names in lower case and without surrounding spaces: ` INFO` means info."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+LogLevel = Annotated[
+    Literal["debug", "info", "warning", "error", "critical"], BeforeValidator(_lowercase)
+]
+LogFormat = Annotated[Literal["text", "json"], BeforeValidator(_lowercase)]
+
+
+class _SecretFiles(PydanticBaseSettingsSource):
+    """NAME_FILE=path: the value of NAME is that file's contents, surrounding whitespace removed."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Read one field's file, if its NAME_FILE variable is set (the base class asks)."""
+        variable = f"{field_name.upper()}_FILE"
+        path = os.environ.get(variable)
+        if not path:
+            return None, field_name, False
         try:
-            with open(path, encoding="utf-8") as handle:
-                return handle.read().strip()
+            return Path(path).read_text(encoding="utf-8").strip(), field_name, False
         except OSError as exc:
-            raise ConfigError(f"{name}_FILE={path} cannot be read: {exc}") from exc
-    return os.environ.get(name, default)
+            raise ConfigError(f"{variable}={path} cannot be read: {exc}") from exc
+
+    def __call__(self) -> dict[str, Any]:
+        """The values of every field whose NAME_FILE is set."""
+        values = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, _, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[name] = value
+        return values
 
 
-def number(name: str, default: str, kind: type, minimum: float) -> int | float:
-    """Parse a numeric setting and check its lower bound."""
-    raw = _read(name, default)
-    try:
-        value = kind(raw)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be a {kind.__name__}, got {raw!r}") from exc
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
-    return value
+class _Environment(BaseSettings):
+    """Settings read from NAME or NAME_FILE; a bad or missing one is a ConfigError naming it."""
+
+    # Empty variables count as unset, as `NAME=` in a compose file means "use the default".
+    model_config = SettingsConfigDict(frozen=True, env_ignore_empty=True)
+
+    log_level: LogLevel = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments first, then NAME_FILE, then NAME: a secret file wins over the variable."""
+        return init_settings, _SecretFiles(settings_cls), env_settings
+
+    @classmethod
+    def from_env(cls) -> Self:
+        """Build the settings from the environment; ConfigError names each bad variable."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            raise ConfigError(cls._explain(exc)) from None
+
+    @classmethod
+    def _explain(cls, error: ValidationError) -> str:
+        """One line per refused variable: its name, what was wrong, and the value given."""
+        lines = []
+        for problem in error.errors():
+            name = str(problem["loc"][0]).upper()
+            if problem["type"] == "missing":
+                lines.append(f"{name} (or {name}_FILE) is required")
+            else:
+                lines.append(f"{name}: {problem['msg']}, got {problem['input']!r}")
+        return "; ".join(lines)
 
 
-def _flag(name: str, default: str) -> bool:
-    """Parse a boolean setting written as 1/0, true/false, yes/no or on/off."""
-    raw = (_read(name, default) or "").strip().lower()
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-
-def log_level() -> str:
-    """LOG_LEVEL as a name that logging knows: debug, info, warning, error or critical."""
-    raw = (_read("LOG_LEVEL", "info") or "info").strip().lower()
-    if raw not in LOG_LEVELS:
-        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {raw!r}")
-    return raw
-
-
-def log_format() -> str:
-    """LOG_FORMAT: text (human-readable lines, the default) or json (one object per line)."""
-    raw = (_read("LOG_FORMAT", "text") or "text").strip().lower()
-    if raw not in LOG_FORMATS:
-        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {raw!r}")
-    return raw
-
-
-@dataclass(frozen=True)
-class Settings:
+class Settings(_Environment):
     """Everything the application can be told from outside."""
 
-    mongo_uri: str
+    mongo_uri: str = Field(min_length=1)
     mongo_db: str = "vdt2023"
     # Shorter than nginx's 2 s read timeout (webserver/nginx_config.py), so that a replica whose
     # database is gone answers its JSON 503 before nginx gives up on it and tries another.
-    mongo_timeout_ms: int = 1000
-    replica_name: str = ""
+    mongo_timeout_ms: int = Field(1000, ge=100)
+    replica_name: str = Field(default_factory=socket.gethostname)
     seed_on_start: bool = True
-    max_body_bytes: int = 16 * 1024
-    stats_flush_seconds: float = 1.0
-    log_level: str = "info"
-    log_format: str = "text"
+    max_body_bytes: int = Field(16 * 1024, ge=1024)
+    stats_flush_seconds: float = Field(1.0, ge=0)
+    log_format: LogFormat = "text"
     access_log: bool = True
-    idempotency_key_ttl_seconds: int = 24 * 3600
+    # Prometheus metrics (metrics.py): off, nothing is counted and /metrics is a 404; the
+    # benchmark measures what they cost (make bench).
+    metrics: bool = True
+    idempotency_key_ttl_seconds: int = Field(24 * 3600, ge=1)
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        """Build the settings from the environment; MONGO_URI (or MONGO_URI_FILE) is required."""
-        uri = _read("MONGO_URI")
-        if not uri:
-            raise ConfigError(
-                "MONGO_URI (or MONGO_URI_FILE) is required, e.g. mongodb://127.0.0.1:27017/"
-            )
-        return cls(
-            mongo_uri=uri,
-            mongo_db=_read("MONGO_DB", "vdt2023") or "vdt2023",
-            mongo_timeout_ms=int(number("MONGO_TIMEOUT_MS", "1000", int, 100)),
-            replica_name=_read("REPLICA_NAME") or socket.gethostname(),
-            seed_on_start=_flag("SEED_ON_START", "true"),
-            max_body_bytes=int(number("MAX_BODY_BYTES", str(16 * 1024), int, 1024)),
-            stats_flush_seconds=float(number("STATS_FLUSH_SECONDS", "1.0", float, 0)),
-            log_level=log_level(),
-            log_format=log_format(),
-            access_log=_flag("ACCESS_LOG", "true"),
-            idempotency_key_ttl_seconds=int(
-                number("IDEMPOTENCY_KEY_TTL_SECONDS", str(24 * 3600), int, 1)
-            ),
-        )
+    def _explain(cls, error: ValidationError) -> str:
+        """As the base class's, with an example for the one setting that has no default."""
+        if any(problem["loc"][0] == "mongo_uri" for problem in error.errors()):
+            return "MONGO_URI (or MONGO_URI_FILE) is required, e.g. mongodb://127.0.0.1:27017/"
+        return super()._explain(error)
+
+
+class ServerSettings(_Environment):
+    """What granian is told (serve.py): where to listen, how many workers and threads."""
+
+    host: str = "0.0.0.0"  # noqa: S104 (the container's port)
+    port: int = Field(5000, ge=1)
+    # Worker processes; each builds its own app and MongoClient.
+    web_concurrency: int = Field(2, ge=1)
+    # Threads per worker that run requests (Flask and pymongo block).
+    web_threads: int = Field(4, ge=1)
+    # Seconds in-flight requests get to finish after SIGTERM before the workers are killed.
+    graceful_timeout: int = Field(20, ge=1)
+
+
+def default(settings: type[BaseSettings], name: str) -> Any:
+    """The default of one setting, for the tools that start the app (local run, benchmark)."""
+    return settings.model_fields[name].get_default(call_default_factory=True)

@@ -33,7 +33,7 @@ class ApiError(Exception):
 
 def error_response(status: int, error: str, message: str, fields: dict | None = None) -> Response:
     """Build the JSON error body shared by every error: error, message and optional fields."""
-    body = {"error": error, "message": message}
+    body: dict[str, object] = {"error": error, "message": message}
     if fields:
         body["fields"] = fields
     response = jsonify(body)

@@ -100,17 +100,18 @@ def reserve(database: Database, key: str, digest: str, lifetime_seconds: int) ->
         now = datetime.now(UTC)
         # An expired key is no longer a promise: forget it, so this request starts afresh.
         keys.delete_one({"_id": key, "expires_at": {"$lte": now}})
+        attendee_id = ObjectId()
         record = {
             "_id": key,
             "fingerprint": digest,
             # A string: nx-27017 matches no ObjectId in a field other than _id.
-            "attendee_id": str(ObjectId()),
+            "attendee_id": str(attendee_id),
             "created_at": now,
             "expires_at": now + timedelta(seconds=lifetime_seconds),
         }
         try:
             keys.insert_one(record)
-            return Reservation(key, ObjectId(record["attendee_id"]), None)
+            return Reservation(key, attendee_id, None)
         except DuplicateKeyError:
             held = keys.find_one({"_id": key})
         if held is None or held["expires_at"] <= now:

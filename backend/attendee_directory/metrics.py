@@ -200,4 +200,5 @@ def init_app(app: Flask) -> None:
         settings.replica_name, __version__, platform.python_version(), _granian_version()
     ).set(1)
     app.before_request(_remember_route)
-    app.wsgi_app = MetricsMiddleware(app, app.wsgi_app)
+    # Flask's documented way to wrap the WSGI app; mypy sees it as replacing a method.
+    app.wsgi_app = MetricsMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]

@@ -3,10 +3,14 @@
 import re
 import sys
 import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
+from annotated_types import GroupedMetadata
 from pydantic import (
+    MISSING,
     AfterValidator,
     BaseModel,
     BeforeValidator,
@@ -26,7 +30,8 @@ def _unicode_class(codepoints: list[int]) -> str:
     """A regex character-class body for CODEPOINTS that both JSON Schema (ECMA 262) and Python
     read alike: BMP ranges as \\uXXXX escapes; characters beyond it one by one and literally,
     because a range of them is out of order in an ECMA regex without the u flag."""
-    parts, start = [], None
+    parts: list[str] = []
+    start: int | None = None
     for index, point in enumerate(codepoints):
         if start is None:
             start = point
@@ -120,26 +125,29 @@ def _email(value: str) -> str:
     return unicodedata.normalize("NFKC", value).casefold()
 
 
-def _text(max_length: int) -> object:
-    """A text field type of at most MAX_LENGTH characters under the text rule."""
-    return Annotated[
-        str,
-        StringConstraints(min_length=1, max_length=max_length),
-        AfterValidator(_plain_text),
-        WithJsonSchema(
+@dataclass(frozen=True)
+class _TextRule(GroupedMetadata):
+    """A text field of at most MAX_LENGTH characters under the text rule (TEXT_PATTERN)."""
+
+    max_length: int
+
+    def __iter__(self) -> Iterator[object]:
+        """What pydantic applies for the rule: the lengths, the check and the documented schema."""
+        yield StringConstraints(min_length=1, max_length=self.max_length)
+        yield AfterValidator(_plain_text)
+        yield WithJsonSchema(
             {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": max_length,
+                "maxLength": self.max_length,
                 "pattern": TEXT_PATTERN,
                 "description": TEXT_RULE,
             }
-        ),
-    ]
+        )
 
 
-Text = _text(120)
-FullName = _text(100)
+Text = Annotated[str, _TextRule(120)]
+FullName = Annotated[str, _TextRule(100)]
 Email = Annotated[
     str,
     StringConstraints(max_length=254),
@@ -180,12 +188,13 @@ class AttendeePatch(_Strict):
     # An empty PATCH changes nothing and is refused: the document says so.
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
-    full_name: FullName = None
-    email: Email = None
-    year_of_birth: Year = None
-    gender: Gender = None
-    university: Text = None
-    major: Text = None
+    # MISSING: a field not sent has no value (and no default in the document); null is refused.
+    full_name: FullName | MISSING = MISSING
+    email: Email | MISSING = MISSING
+    year_of_birth: Year | MISSING = MISSING
+    gender: Gender | MISSING = MISSING
+    university: Text | MISSING = MISSING
+    major: Text | MISSING = MISSING
 
 
 class Attendee(BaseModel):

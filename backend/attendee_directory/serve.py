@@ -3,21 +3,16 @@
 `attendee-directory-serve` (or `python -m attendee_directory.serve`) is what the image's CMD,
 `make run` and the benchmark start. One optional argument names another WSGI app to serve
 with the same settings (the benchmark's hello-world ceiling). The settings come from the
-environment:
+environment, through config.ServerSettings (defaults and meanings there): HOST and PORT,
+WEB_CONCURRENCY, WEB_THREADS, GRACEFUL_TIMEOUT (compose's stop_grace_period, 30 s, is longer)
+and LOG_LEVEL (the server's own log level; the app's log, access lines included, is configured
+by the app, see attendee_directory.request_log). Besides:
 
-- HOST (0.0.0.0) and PORT (5000): where to listen.
-- WEB_CONCURRENCY (2): worker processes; each builds its own app and MongoClient.
-- WEB_THREADS (4): threads per worker that run requests (Flask and pymongo block).
-- GRACEFUL_TIMEOUT (20): seconds in-flight requests get to finish after SIGTERM before the
-  workers are killed; compose's stop_grace_period (30 s) is longer.
 - PROMETHEUS_MULTIPROC_DIR: where the workers keep their metrics (emptied at start); unset,
   a fresh directory under the temporary directory, removed at exit. See metrics_dir.
-- LOG_LEVEL (info): the server's log level; the app's own log (access lines included) is
-  configured by the app, see attendee_directory.request_log.
 """
 
 import multiprocessing
-import os
 import sys
 
 from granian.constants import HTTPModes, Interfaces
@@ -25,7 +20,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 
-from .config import ConfigError, log_level, number
+from .config import ConfigError, ServerSettings
 from .metrics_dir import prepare_metrics_dir, remove_metrics_dir
 from .worker_process import mark_server_process
 
@@ -38,21 +33,22 @@ IDLE_TIMEOUT_SECONDS = 30
 
 def server_options(target: str = WSGI_APP) -> dict:
     """granian's settings for TARGET, from the environment; ConfigError names a bad value."""
+    settings = ServerSettings.from_env()
     return {
         "target": target,
         "interface": Interfaces.WSGI,
-        "address": os.environ.get("HOST", "0.0.0.0"),  # noqa: S104 (the container's port)
-        "port": int(number("PORT", "5000", int, 1)),
-        "workers": int(number("WEB_CONCURRENCY", "2", int, 1)),
-        "blocking_threads": int(number("WEB_THREADS", "4", int, 1)),
+        "address": settings.host,
+        "port": settings.port,
+        "workers": settings.web_concurrency,
+        "blocking_threads": settings.web_threads,
         # nginx speaks HTTP/1.1 to the replicas; no protocol sniffing, no websockets.
         "http": HTTPModes.http1,
         "websockets": False,
         "http1_settings": HTTP1Settings(header_read_timeout=IDLE_TIMEOUT_SECONDS * 1000),
-        "workers_kill_timeout": int(number("GRACEFUL_TIMEOUT", "20", int, 1)),
+        "workers_kill_timeout": settings.graceful_timeout,
         # A worker that dies is started again, as gunicorn's master would.
         "respawn_failed_workers": True,
-        "log_level": LogLevels(log_level()),
+        "log_level": LogLevels(settings.log_level),
         # The app writes the access log itself: granian's cannot show X-Request-ID.
         "log_access": False,
     }

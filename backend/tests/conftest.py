@@ -2,7 +2,6 @@
 
 import os
 import uuid
-from dataclasses import replace
 
 import pytest
 from attendee_directory import create_app
@@ -62,7 +61,7 @@ def make_app(settings):
     built = []
 
     def build(**changes):
-        application = create_app({"TESTING": True, "SETTINGS": replace(settings, **changes)})
+        application = create_app({"TESTING": True, "SETTINGS": settings.model_copy(update=changes)})
         built.append(application)
         return application
 

@@ -1,7 +1,7 @@
 """Settings come from the environment and fail loudly when wrong."""
 
 import pytest
-from attendee_directory.config import ConfigError, Settings
+from attendee_directory.config import ConfigError, ServerSettings, Settings
 
 
 def test_mongo_uri_is_required(monkeypatch):
@@ -42,3 +42,19 @@ def test_bad_values_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=name):
         Settings.from_env()
+
+
+def test_an_unreadable_secret_file_is_refused(monkeypatch, tmp_path):
+    """NAME_FILE naming a file that cannot be read stops the app, naming NAME_FILE."""
+    monkeypatch.setenv("MONGO_URI_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="MONGO_URI_FILE"):
+        Settings.from_env()
+
+
+def test_the_server_settings_are_checked_too(monkeypatch):
+    """serve.py's settings (WEB_THREADS here) are refused by name like the app's."""
+    monkeypatch.setenv("WEB_THREADS", "0")
+    with pytest.raises(ConfigError, match="WEB_THREADS"):
+        ServerSettings.from_env()
+    monkeypatch.setenv("WEB_THREADS", "8")
+    assert ServerSettings.from_env().web_threads == 8

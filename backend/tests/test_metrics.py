@@ -99,6 +99,15 @@ def test_an_unreachable_database_reads_not_ready(make_app):
     assert _value(samples, "attendee_directory_database_ready") == 0
 
 
+def test_metrics_off_serve_no_metrics_and_still_answer(make_app):
+    """METRICS=false: /metrics is the app's JSON 404, and the API answers as before."""
+    plain = make_app(metrics=False).test_client()
+    assert plain.get("/api/whoami").status_code == 200
+    missing = plain.get("/metrics")
+    assert missing.status_code == 404
+    assert missing.get_json()["error"] == "not_found"
+
+
 def _get(url: str) -> str:
     """GET URL on a new connection (so that both workers get some) and return the body."""
     request = urllib.request.Request(url, headers={"Connection": "close"})  # noqa: S310
