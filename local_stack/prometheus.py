@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # (PyYAML ships no type hints; no stubs in the lock)
 
 from .processes import free_port, http_ok, start, stop, wait_until
 
