@@ -1,0 +1,340 @@
+"""`python -m bench.containers`: the compose stack beside the practice-style containers.
+
+Both stacks run as containers, built here from local base images (offline mode: no registry is
+reachable on these machines), with 2 backend replicas, published on 127.0.0.1 only, and loaded
+with wrk. Each stack also gives its start-up times and the memory of every container. The
+results are saved as JSON under .local-stack/bench/; --output writes the markdown sections.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from string import Template
+
+from webserver.nginx_config import render_container
+
+from . import containers_report
+from .compose_stack import OFFLINE_FILES, Stack, engine_problem, run
+from .database import BENCH_EMAIL
+from .images import base_with_pip
+from .setups import REPO
+from .wrk import WARMUP_S, median, run_wrk
+
+STATE = REPO / ".local-stack" / "bench"
+PRACTICE_COMPOSE = REPO / "bench" / "practice_style" / "compose.practice.yaml"
+OFFLINE_PYTHON = "vdt-local/python:3.14"
+TAG = "bench"  # our images' tag here: other runs' images (latest, test) are left alone
+REPLICAS = 2
+ENDPOINTS = {
+    "whoami": "/api/whoami",
+    "list": "/api/attendees?page=1&per_page=20",
+    "get": "/api/attendees/{id}",
+    "create": "/api/attendees",
+}
+QUICK_ENDPOINTS = ("whoami", "list")
+# Worker and thread counts tried besides the shipped ones (compose.yaml's defaults).
+ALTERNATIVES = [(1, 4), (1, 16), (2, 8)]
+LOAD_MEMORY_SECONDS = 4  # the list run during which the memory under load is read
+SCALE_TIMEOUT_S = 30  # how long a new replica gets to answer through nginx
+# nginx's write limit (10 r/s per address) would answer most creates with 429: raised for ours,
+# as bench/run.py raises it for its local nginx. Nothing else in the webserver's config changes.
+NO_WRITE_LIMIT = {"write_rate": "100000r/s", "write_burst": 100000}
+
+
+@dataclass
+class Figure:
+    """One endpoint at one connection count: the median of the repeats."""
+
+    endpoint: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    spread: float  # (fastest - slowest repeat) / median
+
+
+@dataclass
+class StackResult:
+    """One stack under one setting: throughput, start-up and memory."""
+
+    label: str
+    practice: bool
+    workers: int | None  # granian's per replica (None: the Flask development server)
+    threads: int | None
+    shipped: bool
+    serving_s: float  # from `up` to the first 200 from /api/whoami through nginx
+    healthy_s: float  # from `up` to every container running (and healthy, where checked)
+    scale_measured: bool
+    scale_s: float | None  # from `--scale backend=3` to the new replica answering; None: never
+    memory_idle: dict[str, float]  # MiB per container (service-N)
+    memory_load: dict[str, float]
+    mem_limits: dict[str, float]  # MiB, the limits compose set (0: none)
+    figures: list[Figure] = field(default_factory=list)
+
+
+@dataclass
+class Results:
+    """A whole run: how it was made and every stack's figures."""
+
+    when: str
+    quick: bool
+    seconds: int
+    repeats: int
+    connections: list[int]
+    mode: str
+    cpus: int
+    scale_timeout_s: float
+    load_memory_connections: int
+    stacks: list[StackResult] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        """The results as JSON text."""
+        return json.dumps(asdict(self), indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Results":
+        """Results from to_json's text."""
+        raw = json.loads(text)
+        stacks = [
+            StackResult(**{**s, "figures": [Figure(**f) for f in s["figures"]]})
+            for s in raw.pop("stacks")
+        ]
+        return cls(**raw, stacks=stacks)
+
+
+def prepare() -> dict[str, Path]:
+    """Base images, secrets, our and the practice's images, the two nginx configs."""
+    run([str(REPO / "scripts/build-base-images.sh")], timeout=900)
+    secrets_dir = STATE / "secrets"
+    run([str(REPO / "scripts/make-secrets.sh"), str(secrets_dir)], timeout=30)
+    os.environ.update({"TAG": TAG, "SECRETS_DIR": str(secrets_dir)})
+    os.environ["PIP_PYTHON_IMAGE"] = base_with_pip(OFFLINE_PYTHON, offline=True)
+    ours_conf = STATE / "ours-nginx.conf"
+    ours_conf.write_text(render_container(**NO_WRITE_LIMIT))
+    ours_conf.chmod(0o644)
+    override = STATE / "compose.bench.yaml"
+    mount = f"{ours_conf}:/etc/nginx/nginx.conf:ro"
+    override.write_text(json.dumps({"services": {"webserver": {"volumes": [mount]}}}))
+    # The practice's template with the official image's paths: the container runs as root, its
+    # workers as www-data (Debian's nginx user; the official image's is "nginx").
+    practice_conf = STATE / "practice-nginx.conf"
+    practice_conf.write_text(
+        Template((REPO / "bench" / "practice-nginx.conf.template").read_text()).substitute(
+            user_line="user www-data;",
+            runtime_dir="/tmp",  # noqa: S108 (inside the container)
+            listen="80",
+            upstream_servers="        server backend:5000;",
+        )
+    )
+    practice_conf.chmod(0o644)
+    os.environ["PRACTICE_NGINX_CONF"] = str(practice_conf)
+    ours = [REPO / name for name in OFFLINE_FILES] + [override]
+    Stack(ours, 0).compose("build", timeout=900)
+    Stack([PRACTICE_COMPOSE], 0).compose("build", timeout=900)
+    return {"ours": ours, "practice": [PRACTICE_COMPOSE]}
+
+
+def seed(stack: Stack, practice: bool) -> str:
+    """Give the stack the 48 sample attendees; return one attendee's id. Ours seeds itself on
+    its first request; the practice's app cannot, so the same documents are inserted."""
+    if practice:
+        from attendee_directory.seed import sample_attendees
+
+        stack.insert(sample_attendees())
+    with urllib.request.urlopen(stack.url + ENDPOINTS["list"], timeout=10) as response:  # noqa: S310
+        return json.load(response)["items"][0]["id"]
+
+
+def load(stack: Stack, path: str, connections: int, seconds: int, create: bool) -> object:
+    """One wrk run; the attendees that a create run added are removed after it."""
+    tag = f"c{time.monotonic_ns()}" if create else None
+    try:
+        return run_wrk(stack.url + path, connections, seconds, tag)
+    finally:
+        if create:
+            stack.remove_created(BENCH_EMAIL)
+
+
+def figures(stack: Stack, args, endpoints: list[str], some_id: str) -> list[Figure]:
+    """Each endpoint at each connection count: a warm-up run, then the median of the repeats."""
+    found = []
+    for connections in args.connections:
+        for name in endpoints:
+            path, create = ENDPOINTS[name].format(id=some_id), name == "create"
+            load(stack, path, connections, WARMUP_S, create)
+            runs = [
+                load(stack, path, connections, args.seconds, create) for _ in range(args.repeats)
+            ]
+            result = median(runs)
+            found.append(
+                Figure(
+                    name,
+                    connections,
+                    result.rps,
+                    result.p50_ms,
+                    result.p99_ms,
+                    result.errors,
+                    result.spread,
+                )
+            )
+            print(
+                f"  {name:6} c={connections:<3} {result.rps:8.0f} req/s  p50 {result.p50_ms:.1f} ms"
+            )
+    return found
+
+
+def memory_under_load(stack: Stack, connections: int) -> dict[str, float]:
+    """Memory per container read halfway through a list run at CONNECTIONS."""
+    box: dict[str, dict[str, float]] = {}
+    reader = threading.Timer(LOAD_MEMORY_SECONDS / 3, lambda: box.update(mem=stack.memory()))
+    reader.start()
+    run_wrk(stack.url + ENDPOINTS["list"], connections, LOAD_MEMORY_SECONDS)
+    reader.join()
+    return box["mem"]
+
+
+def mem_limits(stack: Stack) -> dict[str, float]:
+    """The memory limit compose gave each service, in MiB (0: none)."""
+    limits = {}
+    for container in stack.containers():
+        service = container["Config"]["Labels"]["com.docker.compose.service"]
+        limits[service] = container["HostConfig"]["Memory"] / 2**20
+    return limits
+
+
+def measure_stack(files: list[Path], label: str, args, setting: tuple | None, **how) -> StackResult:
+    """Bring one stack up, measure it, always take it down."""
+    env = {"WEB_CONCURRENCY": str(setting[0]), "WEB_THREADS": str(setting[1])} if setting else {}
+    stack = Stack(files, free_port(), env)
+    print(f"{label}: project {stack.name} on {stack.url}")
+    try:
+        serving, healthy = stack.up(REPLICAS)
+        some_id = seed(stack, how["practice"])
+        idle = stack.memory()
+        found = figures(stack, args, how["endpoints"], some_id)
+        loaded = memory_under_load(stack, max(args.connections))
+        workers, threads = setting or backend_setting(stack, how["practice"])
+        scale = stack.scale_to_traffic(REPLICAS + 1, SCALE_TIMEOUT_S) if how["scale"] else None
+        return StackResult(
+            label,
+            how["practice"],
+            workers,
+            threads,
+            how["shipped"],
+            serving,
+            healthy,
+            how["scale"],
+            scale,
+            idle,
+            loaded,
+            mem_limits(stack),
+            found,
+        )
+    finally:
+        stack.down()
+
+
+def backend_setting(stack: Stack, practice: bool) -> tuple[int | None, int | None]:
+    """The workers and threads a replica runs with, read from its environment."""
+    if practice:
+        return None, None
+    env = dict(item.split("=", 1) for item in stack.containers("backend")[0]["Config"]["Env"])
+    return int(env["WEB_CONCURRENCY"]), int(env["WEB_THREADS"])
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    from local_stack.processes import free_port as kernel_port
+
+    return kernel_port()
+
+
+def measure(args) -> Results:
+    """Run the whole comparison that ARGS describes and return its results."""
+    problem = engine_problem()
+    if problem:
+        raise RuntimeError(problem)
+    STATE.mkdir(parents=True, exist_ok=True)
+    files = prepare()
+    endpoints = list(QUICK_ENDPOINTS if args.quick else ENDPOINTS)
+    results = Results(
+        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        args.quick,
+        args.seconds,
+        args.repeats,
+        list(args.connections),
+        "offline",
+        os.cpu_count() or 0,
+        SCALE_TIMEOUT_S,
+        max(args.connections),
+    )
+    plan = [("ours", None, True, True), ("practice", None, False, not args.quick)]
+    plan += [] if args.quick else [("ours", setting, False, False) for setting in ALTERNATIVES]
+    for kind, setting, shipped, scale in plan:
+        label = "practice-style" if kind == "practice" else "ours"
+        if setting:
+            label += f" {setting[0]}x{setting[1]}"
+        results.stacks.append(
+            measure_stack(
+                files[kind],
+                label,
+                args,
+                setting,
+                practice=kind == "practice",
+                endpoints=endpoints,
+                shipped=shipped,
+                scale=scale,
+            )
+        )
+    for stack in results.stacks:
+        if stack.shipped:
+            stack.label += f" {stack.workers}x{stack.threads} (shipped)"
+    return results
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="about a minute: 1 s runs, 2 stacks")
+    parser.add_argument("--seconds", type=int, default=None, help="seconds per run (4; quick 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per figure (2; quick 1)")
+    parser.add_argument("--connections", type=int, nargs="+", default=None)
+    parser.add_argument("--output", type=Path, help="also write the markdown sections here")
+    parser.add_argument("--from-json", type=Path, help="only render saved results")
+    args = parser.parse_args(argv)
+    args.seconds = args.seconds or (1 if args.quick else 4)
+    args.repeats = args.repeats or (1 if args.quick else 2)
+    args.connections = args.connections or ([16] if args.quick else [16, 64])
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure (or load saved results), save them as JSON, write the markdown if asked."""
+    args = parse_args(argv)
+    if args.from_json:
+        results = Results.from_json(args.from_json.read_text())
+    else:
+        started = time.monotonic()
+        results = measure(args)
+        saved = STATE / f"containers-{'quick' if args.quick else 'full'}.json"
+        saved.write_text(results.to_json())
+        print(f"saved {saved.relative_to(REPO)} after {time.monotonic() - started:.0f} s")
+    if args.output:
+        args.output.write_text(containers_report.render(results))
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        raise SystemExit(f"error: {exc}") from None
