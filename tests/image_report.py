@@ -23,8 +23,6 @@ from pathlib import Path
 
 from compose_project import ROOT, BuildMode, docker, run
 
-from bench.images import base_with_pip  # noqa: F401 (re-exported for the container suite)
-
 REPORT = ROOT / "docs" / "images.md"
 MB = 1_000_000  # decimal megabytes, as `docker images` counts them
 
