@@ -88,8 +88,8 @@ class Stack:
         return json.loads(docker("inspect", *ids).stdout) if ids else []
 
     def all_healthy(self, expected: dict[str, int]) -> bool:
-        """True when each service runs EXPECTED[service] containers, each healthy or without a
-        healthcheck (the practice's images have none)."""
+        """True when each service runs EXPECTED[service] containers, all healthy or unchecked."""
+        # Unchecked: the practice's backend and nginx images have no healthcheck.
         counts: dict[str, int] = {}
         for container in self.containers():
             state = container["State"]
@@ -103,8 +103,8 @@ class Stack:
         return counts == expected
 
     def up(self, replicas: int, timeout: float = 180) -> tuple[float, float]:
-        """`up -d --scale backend=REPLICAS` (images built before); return seconds until the API
-        answers through nginx and until every container is healthy."""
+        """`up -d` with REPLICAS backends; seconds until nginx serves, and until all are healthy."""
+        # The images are built before (prepare), so no build time is counted.
         started = time.monotonic()
         self.compose("up", "-d", "--no-build", "--scale", f"backend={replicas}", timeout=timeout)
         expected = {"webserver": 1, "backend": replicas, "database": 1}
@@ -122,8 +122,7 @@ class Stack:
         return serving, healthy
 
     def scale_to_traffic(self, replicas: int, timeout: float) -> float | None:
-        """Scale the backend to REPLICAS; seconds until the new replica answers /api/whoami
-        through nginx, or None if it never did within TIMEOUT."""
+        """Scale to REPLICAS; seconds until a new replica answers through nginx (None: never)."""
         before = {c["Config"]["Hostname"] for c in self.containers("backend")}
         started = time.monotonic()
         self.compose("up", "-d", "--no-build", "--no-recreate", "--scale", f"backend={replicas}")
@@ -136,8 +135,8 @@ class Stack:
         return None
 
     def memory(self) -> dict[str, float]:
-        """MiB in use per container (docker stats: the cgroup's usage less its page cache),
-        named service-N."""
+        """MiB in use per container, named service-N, as docker stats reports it."""
+        # docker stats: the cgroup's memory usage less its page cache.
         names = {c["Name"].lstrip("/"): c["Config"]["Labels"] for c in self.containers()}
         out = docker("stats", "--no-stream", "--format", "{{json .}}", *names).stdout
         usage = {}
@@ -149,8 +148,8 @@ class Stack:
         return dict(sorted(usage.items()))
 
     def database_python(self, code: str, stdin: str = "") -> str:
-        """Run Python CODE in the database container (the stand-in has pymongo) and return its
-        output: how the benchmark seeds and cleans the database without publishing its port."""
+        """Run Python CODE (with pymongo) in the database container; return its output."""
+        # The database publishes no port: seeding and cleaning go through `docker exec`.
         (database,) = self.containers("database")
         return docker("exec", "-i", database["Id"], "python3", "-c", code, stdin=stdin).stdout
 
@@ -172,8 +171,8 @@ class Stack:
         return int(self.database_python(code).strip())
 
     def down(self) -> None:
-        """Remove the project's containers, networks and volumes; 5 s to stop, since the
-        practice's development server, PID 1 without a SIGTERM handler, ignores the signal."""
+        """Remove the project's containers, networks and volumes."""
+        # 5 s to stop: the practice's development server (PID 1, no handler) ignores SIGTERM.
         self.compose("down", "-v", "--remove-orphans", "--timeout", "5", timeout=180)
 
 

@@ -12,7 +12,6 @@ import os
 import subprocess
 import threading
 import time
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from string import Template
 from webserver.nginx_config import render_container
 
 from . import containers_report
-from .compose_stack import OFFLINE_FILES, Stack, engine_problem, run
+from .compose_stack import OFFLINE_FILES, Stack, answers, engine_problem, run
 from .database import BENCH_EMAIL
 from .images import base_with_pip
 from .setups import REPO
@@ -40,9 +39,10 @@ ENDPOINTS = {
 }
 QUICK_ENDPOINTS = ("whoami", "list")
 # Worker and thread counts tried besides the shipped ones (compose.yaml's defaults).
-ALTERNATIVES = [(1, 4), (1, 16), (2, 8)]
-LOAD_MEMORY_SECONDS = 4  # the list run during which the memory under load is read
+ALTERNATIVES = [(1, 4), (1, 16)]
+LOAD_MEMORY_SECONDS = 4  # the list run during which the memory under load is read (at most)
 SCALE_TIMEOUT_S = 30  # how long a new replica gets to answer through nginx
+SEED_TIMEOUT_S = 30
 # nginx's write limit (10 r/s per address) would answer most creates with 429: raised for ours,
 # as bench/run.py raises it for its local nginx. Nothing else in the webserver's config changes.
 NO_WRITE_LIMIT = {"write_rate": "100000r/s", "write_burst": 100000}
@@ -143,14 +143,23 @@ def prepare() -> dict[str, Path]:
 
 
 def seed(stack: Stack, practice: bool) -> str:
-    """Give the stack the 48 sample attendees; return one attendee's id. Ours seeds itself on
-    its first request; the practice's app cannot, so the same documents are inserted."""
+    """Give the stack the 48 sample attendees; return one attendee's id."""
+    # Ours seeds itself on its first request; the practice's app cannot: same documents inserted.
     if practice:
         from attendee_directory.seed import sample_attendees
 
         stack.insert(sample_attendees())
-    with urllib.request.urlopen(stack.url + ENDPOINTS["list"], timeout=10) as response:  # noqa: S310
-        return json.load(response)["items"][0]["id"]
+    # A replica that refused nginx's first tries is skipped for 10 s (nginx's fail_timeout):
+    # the first page is asked again until it comes, for at most SEED_TIMEOUT_S.
+    deadline = time.monotonic() + SEED_TIMEOUT_S
+    while True:
+        body = answers(stack.url + ENDPOINTS["list"])
+        if body or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if not body:
+        raise RuntimeError(f"{stack.name}: no first page within {SEED_TIMEOUT_S} s")
+    return json.loads(body)["items"][0]["id"]
 
 
 def load(stack: Stack, path: str, connections: int, seconds: int, create: bool) -> object:
@@ -163,40 +172,72 @@ def load(stack: Stack, path: str, connections: int, seconds: int, create: bool) 
             stack.remove_created(BENCH_EMAIL)
 
 
-def figures(stack: Stack, args, endpoints: list[str], some_id: str) -> list[Figure]:
-    """Each endpoint at each connection count: a warm-up run, then the median of the repeats."""
-    found = []
+@dataclass
+class Entry:
+    """One stack while it runs: how it is measured and what it has given so far."""
+
+    stack: Stack
+    result: StackResult
+    some_id: str = ""
+
+
+def start(files: list[Path], label: str, setting: tuple | None, **how) -> Entry:
+    """A stack (not up yet) under SETTING (workers, threads), or the files' own if None."""
+    env = {"WEB_CONCURRENCY": str(setting[0]), "WEB_THREADS": str(setting[1])} if setting else {}
+    workers, threads = setting or (None, None)
+    result = StackResult(
+        label, how["practice"], workers, threads, how["shipped"], 0.0, 0.0, how["scale"], None,
+        {}, {}, {},
+    )  # fmt: skip
+    return Entry(Stack(files, free_port(), env), result)
+
+
+def bring_up(entry: Entry) -> None:
+    """Up (timed), seeded, memory at idle, the workers and threads the replicas really run."""
+    stack, result = entry.stack, entry.result
+    print(f"{result.label}: project {stack.name} on {stack.url}", flush=True)
+    result.serving_s, result.healthy_s = stack.up(REPLICAS)
+    entry.some_id = seed(stack, result.practice)
+    result.memory_idle = stack.memory()
+    result.mem_limits = mem_limits(stack)
+    if not result.practice:
+        env = dict(item.split("=", 1) for item in stack.containers("backend")[0]["Config"]["Env"])
+        result.workers, result.threads = int(env["WEB_CONCURRENCY"]), int(env["WEB_THREADS"])
+
+
+def interleaved(entries: list[Entry], args, endpoints: list[str]) -> None:
+    """Each endpoint at each connection count on every stack, the median of repeats in turns."""
+    # One warm-up run each, then rounds in turns (reversed on odd rounds), so that other load on
+    # the machine falls on all stacks alike.
     for connections in args.connections:
         for name in endpoints:
-            path, create = ENDPOINTS[name].format(id=some_id), name == "create"
-            load(stack, path, connections, WARMUP_S, create)
-            runs = [
-                load(stack, path, connections, args.seconds, create) for _ in range(args.repeats)
-            ]
-            result = median(runs)
-            found.append(
-                Figure(
-                    name,
-                    connections,
-                    result.rps,
-                    result.p50_ms,
-                    result.p99_ms,
-                    result.errors,
-                    result.spread,
-                )
-            )
-            print(
-                f"  {name:6} c={connections:<3} {result.rps:8.0f} req/s  p50 {result.p50_ms:.1f} ms"
-            )
-    return found
+            create = name == "create"
+            paths = [ENDPOINTS[name].format(id=entry.some_id) for entry in entries]
+            for entry, path in zip(entries, paths, strict=True):
+                load(entry.stack, path, connections, WARMUP_S, create)
+            runs: list[list] = [[] for _ in entries]
+            for round_number in range(args.repeats):
+                order = list(range(len(entries)))[:: -1 if round_number % 2 else 1]
+                for index in order:
+                    runs[index].append(
+                        load(entries[index].stack, paths[index], connections, args.seconds, create)
+                    )
+            for entry, its_runs in zip(entries, runs, strict=True):
+                result = median(its_runs)
+                entry.result.figures.append(
+                    Figure(name, connections, result.rps, result.p50_ms, result.p99_ms,
+                           result.errors, result.spread)
+                )  # fmt: skip
+                print(f"  {entry.result.label:14} {name:6} c={connections:<3} {result.rps:7.0f}"
+                      f" req/s  p50 {result.p50_ms:.1f} ms", flush=True)  # fmt: skip
 
 
-def memory_under_load(stack: Stack, connections: int) -> dict[str, float]:
-    """Memory per container read halfway through a list run at CONNECTIONS."""
+def memory_under_load(stack: Stack, connections: int, seconds: int) -> dict[str, float]:
+    """Memory per container read a quarter into a list run of SECONDS at CONNECTIONS."""
     box: dict[str, dict[str, float]] = {}
-    reader = threading.Timer(LOAD_MEMORY_SECONDS / 3, lambda: box.update(mem=stack.memory()))
+    reader = threading.Timer(seconds / 4, lambda: box.update(mem=stack.memory()))
     reader.start()
-    run_wrk(stack.url + ENDPOINTS["list"], connections, LOAD_MEMORY_SECONDS)
+    run_wrk(stack.url + ENDPOINTS["list"], connections, seconds)
     reader.join()
     return box["mem"]
 
@@ -210,46 +251,6 @@ def mem_limits(stack: Stack) -> dict[str, float]:
     return limits
 
 
-def measure_stack(files: list[Path], label: str, args, setting: tuple | None, **how) -> StackResult:
-    """Bring one stack up, measure it, always take it down."""
-    env = {"WEB_CONCURRENCY": str(setting[0]), "WEB_THREADS": str(setting[1])} if setting else {}
-    stack = Stack(files, free_port(), env)
-    print(f"{label}: project {stack.name} on {stack.url}")
-    try:
-        serving, healthy = stack.up(REPLICAS)
-        some_id = seed(stack, how["practice"])
-        idle = stack.memory()
-        found = figures(stack, args, how["endpoints"], some_id)
-        loaded = memory_under_load(stack, max(args.connections))
-        workers, threads = setting or backend_setting(stack, how["practice"])
-        scale = stack.scale_to_traffic(REPLICAS + 1, SCALE_TIMEOUT_S) if how["scale"] else None
-        return StackResult(
-            label,
-            how["practice"],
-            workers,
-            threads,
-            how["shipped"],
-            serving,
-            healthy,
-            how["scale"],
-            scale,
-            idle,
-            loaded,
-            mem_limits(stack),
-            found,
-        )
-    finally:
-        stack.down()
-
-
-def backend_setting(stack: Stack, practice: bool) -> tuple[int | None, int | None]:
-    """The workers and threads a replica runs with, read from its environment."""
-    if practice:
-        return None, None
-    env = dict(item.split("=", 1) for item in stack.containers("backend")[0]["Config"]["Env"])
-    return int(env["WEB_CONCURRENCY"]), int(env["WEB_THREADS"])
-
-
 def free_port() -> int:
     """A free TCP port on 127.0.0.1."""
     from local_stack.processes import free_port as kernel_port
@@ -257,61 +258,80 @@ def free_port() -> int:
     return kernel_port()
 
 
+def plan(args, files: dict[str, list[Path]]) -> list[Entry]:
+    """The stacks of this run: ours as shipped, the practice's, ours under the ALTERNATIVES."""
+    entries = [
+        start(files["ours"], "ours", None, practice=False, shipped=True, scale=True),
+        start(files["practice"], "practice-style", None, practice=True, shipped=False,
+              scale=not args.quick),
+    ]  # fmt: skip
+    for setting in [] if args.quick else ALTERNATIVES:
+        label = f"ours {setting[0]}x{setting[1]}"
+        entries.append(
+            start(files["ours"], label, setting, practice=False, shipped=False, scale=False)
+        )
+    return entries
+
+
+def take_down(stacks: list[Stack]) -> None:
+    """Take every stack down, all at once; one that fails does not keep the others up."""
+
+    def down(stack: Stack) -> None:
+        """Take STACK down, saying so if it fails."""
+        try:
+            stack.down()
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"could not take {stack.name} down: {exc}")
+
+    workers = [threading.Thread(target=down, args=(stack,)) for stack in stacks]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
 def measure(args) -> Results:
     """Run the whole comparison that ARGS describes and return its results."""
+    # The stacks come up one after another (each start-up timed alone), then all stay up while
+    # the load takes turns between them; each is taken down at the end, even on failure.
     problem = engine_problem()
     if problem:
         raise RuntimeError(problem)
     STATE.mkdir(parents=True, exist_ok=True)
-    files = prepare()
-    endpoints = list(QUICK_ENDPOINTS if args.quick else ENDPOINTS)
-    results = Results(
-        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        args.quick,
-        args.seconds,
-        args.repeats,
-        list(args.connections),
-        "offline",
-        os.cpu_count() or 0,
-        SCALE_TIMEOUT_S,
-        max(args.connections),
-    )
-    plan = [("ours", None, True, True), ("practice", None, False, not args.quick)]
-    plan += [] if args.quick else [("ours", setting, False, False) for setting in ALTERNATIVES]
-    for kind, setting, shipped, scale in plan:
-        label = "practice-style" if kind == "practice" else "ours"
-        if setting:
-            label += f" {setting[0]}x{setting[1]}"
-        results.stacks.append(
-            measure_stack(
-                files[kind],
-                label,
-                args,
-                setting,
-                practice=kind == "practice",
-                endpoints=endpoints,
-                shipped=shipped,
-                scale=scale,
-            )
-        )
-    for stack in results.stacks:
-        if stack.shipped:
-            stack.label += f" {stack.workers}x{stack.threads} (shipped)"
-    return results
+    entries = plan(args, prepare())
+    try:
+        for entry in entries:
+            bring_up(entry)
+        interleaved(entries, args, list(QUICK_ENDPOINTS if args.quick else ENDPOINTS))
+        for entry in entries:
+            seconds, connections = min(LOAD_MEMORY_SECONDS, 2 * args.seconds), max(args.connections)
+            entry.result.memory_load = memory_under_load(entry.stack, connections, seconds)
+            if entry.result.scale_measured:
+                entry.result.scale_s = entry.stack.scale_to_traffic(REPLICAS + 1, SCALE_TIMEOUT_S)
+    finally:
+        take_down([entry.stack for entry in entries])
+    for entry in entries:
+        if entry.result.shipped:
+            entry.result.label += f" {entry.result.workers}x{entry.result.threads} (shipped)"
+    return Results(
+        datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), args.quick, args.seconds, args.repeats,
+        list(args.connections), "offline", os.cpu_count() or 0, SCALE_TIMEOUT_S,
+        max(args.connections), [entry.result for entry in entries],
+    )  # fmt: skip
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="about a minute: 1 s runs, 2 stacks")
-    parser.add_argument("--seconds", type=int, default=None, help="seconds per run (4; quick 1)")
-    parser.add_argument("--repeats", type=int, default=None, help="runs per figure (2; quick 1)")
+    parser.add_argument("--seconds", type=int, default=None, help="seconds per run (3; quick 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per figure (3; quick 1)")
     parser.add_argument("--connections", type=int, nargs="+", default=None)
     parser.add_argument("--output", type=Path, help="also write the markdown sections here")
     parser.add_argument("--from-json", type=Path, help="only render saved results")
     args = parser.parse_args(argv)
-    args.seconds = args.seconds or (1 if args.quick else 4)
-    args.repeats = args.repeats or (1 if args.quick else 2)
+    args.seconds = args.seconds or (1 if args.quick else 3)
+    args.repeats = args.repeats or (1 if args.quick else 3)
     args.connections = args.connections or ([16] if args.quick else [16, 64])
     return args
 
