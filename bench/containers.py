@@ -38,8 +38,10 @@ ENDPOINTS = {
     "create": "/api/attendees",
 }
 QUICK_ENDPOINTS = ("whoami", "list")
-# Worker and thread counts tried besides the shipped ones (compose.yaml's defaults).
-ALTERNATIVES = [(1, 4), (1, 16)]
+# Worker and thread counts per replica tried besides the shipped ones (compose.yaml's defaults),
+# the first two that differ from them.
+ALTERNATIVES = [(1, 4), (2, 4), (1, 16)]
+SETTING_NAMES = ("WEB_CONCURRENCY", "WEB_THREADS")
 LOAD_MEMORY_SECONDS = 4  # the list run during which the memory under load is read (at most)
 SCALE_TIMEOUT_S = 30  # how long a new replica gets to answer through nginx
 SEED_TIMEOUT_S = 30
@@ -116,6 +118,8 @@ def prepare() -> dict[str, Path]:
     secrets_dir = STATE / "secrets"
     run([str(REPO / "scripts/make-secrets.sh"), str(secrets_dir)], timeout=30)
     os.environ.update({"TAG": TAG, "SECRETS_DIR": str(secrets_dir)})
+    for name in SETTING_NAMES:  # "shipped" means compose.yaml's defaults, not this shell's
+        os.environ.pop(name, None)
     os.environ["PIP_PYTHON_IMAGE"] = base_with_pip(OFFLINE_PYTHON, offline=True)
     ours_conf = STATE / "ours-nginx.conf"
     ours_conf.write_text(render_container(**NO_WRITE_LIMIT))
@@ -183,7 +187,7 @@ class Entry:
 
 def start(files: list[Path], label: str, setting: tuple | None, **how) -> Entry:
     """A stack (not up yet) under SETTING (workers, threads), or the files' own if None."""
-    env = {"WEB_CONCURRENCY": str(setting[0]), "WEB_THREADS": str(setting[1])} if setting else {}
+    env = dict(zip(SETTING_NAMES, map(str, setting), strict=True)) if setting else {}
     workers, threads = setting or (None, None)
     result = StackResult(
         label, how["practice"], workers, threads, how["shipped"], 0.0, 0.0, how["scale"], None,
@@ -202,7 +206,7 @@ def bring_up(entry: Entry) -> None:
     result.mem_limits = mem_limits(stack)
     if not result.practice:
         env = dict(item.split("=", 1) for item in stack.containers("backend")[0]["Config"]["Env"])
-        result.workers, result.threads = int(env["WEB_CONCURRENCY"]), int(env["WEB_THREADS"])
+        result.workers, result.threads = (int(env[name]) for name in SETTING_NAMES)
 
 
 def interleaved(entries: list[Entry], args, endpoints: list[str]) -> None:
@@ -258,14 +262,23 @@ def free_port() -> int:
     return kernel_port()
 
 
+def shipped_setting(files: list[Path]) -> tuple[int, int]:
+    """The workers and threads per replica that the compose files give, defaults resolved."""
+    config = json.loads(Stack(files, 0).compose("config", "--format", "json").stdout)
+    environment = config["services"]["backend"]["environment"]
+    workers, threads = (int(environment[name]) for name in SETTING_NAMES)
+    return workers, threads
+
+
 def plan(args, files: dict[str, list[Path]]) -> list[Entry]:
     """The stacks of this run: ours as shipped, the practice's, ours under the ALTERNATIVES."""
+    shipped = shipped_setting(files["ours"])
     entries = [
         start(files["ours"], "ours", None, practice=False, shipped=True, scale=True),
         start(files["practice"], "practice-style", None, practice=True, shipped=False,
               scale=not args.quick),
     ]  # fmt: skip
-    for setting in [] if args.quick else ALTERNATIVES:
+    for setting in [] if args.quick else [s for s in ALTERNATIVES if s != shipped][:2]:
         label = f"ours {setting[0]}x{setting[1]}"
         entries.append(
             start(files["ours"], label, setting, practice=False, shipped=False, scale=False)
