@@ -95,6 +95,7 @@ class Results:
     cpus: int
     scale_timeout_s: float
     load_memory_connections: int
+    load_average: list[float]  # the machine's 1-minute load average at the start and the end
     stacks: list[StackResult] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -311,6 +312,7 @@ def measure(args) -> Results:
     if problem:
         raise RuntimeError(problem)
     STATE.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
     entries = plan(args, prepare())
     try:
         for entry in entries:
@@ -329,7 +331,7 @@ def measure(args) -> Results:
     return Results(
         datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), args.quick, args.seconds, args.repeats,
         list(args.connections), "offline", os.cpu_count() or 0, SCALE_TIMEOUT_S,
-        max(args.connections), [entry.result for entry in entries],
+        max(args.connections), [load_before, os.getloadavg()[0]], [e.result for e in entries],
     )  # fmt: skip
 
 

@@ -35,7 +35,10 @@ def side_by_side(results, ours, practice) -> list[str]:
         "## Containers side by side",
         "",
         f"Measured {results.when} on {results.cpus} cores ({'quick' if results.quick else 'full'}"
-        f" run: {results.seconds} s per run, median of {results.repeats}, after a warm-up run)."
+        f" run: {results.seconds} s per run, median of {results.repeats}, after a warm-up run;"
+        f" the machine's load average {results.load_average[0]:.1f} at the start and"
+        f" {results.load_average[1]:.1f} at the end, {results.cpus} meaning busy, more meaning"
+        " other work shared the cores and the figures are noisy)."
         f" Both stacks are built here from the same local base images and run by compose in the"
         f" {results.mode} mode (no image registry answers on this machine, so the registry mode,"
         " with the official images and mongo:8.0, could not be pulled and is not measured). Both"
@@ -165,7 +168,13 @@ def memory(results) -> list[str]:
         f"{service} {suggested_limit(used)} MiB (most used {used:.0f})"
         for service, used in sorted(most.items())
     )
-    lines += ["", f"Limits these figures suggest for our services: {suggestions}."]
+    lines += [
+        "",
+        f"Limits these figures suggest for our services: {suggestions}. Only the backend's is set"
+        " from them (compose.yaml): the webserver's and the database's must hold what these runs"
+        " do not reach (nginx's buffers at 2 workers x 4096 connections; the data set, here 48"
+        " attendees), so for them these figures are a floor, not a size.",
+    ]
     return lines
 
 

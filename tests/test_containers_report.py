@@ -29,7 +29,9 @@ def stack(
 
 def results(*stacks: StackResult) -> Results:
     """A run made of STACKS."""
-    return Results("2026-11-29 03:00 UTC", False, 4, 2, [16], "offline", 2, 30, 16, list(stacks))
+    return Results(
+        "2026-11-29 03:00 UTC", False, 4, 2, [16], "offline", 2, 30, 16, [1.0, 2.5], list(stacks)
+    )
 
 
 def test_results_survive_their_json_round_trip():
