@@ -157,20 +157,21 @@ def memory(results) -> list[str]:
             limit = stack.mem_limits.get(name.rsplit("-", 1)[0], 0.0)
             shown = f"{limit:.0f}" if limit else "none"
             lines.append(f"| {stack.label} | {name} | {idle:.0f} | {load:.0f} | {shown} |")
+    # The limits are for what compose ships: the shipped setting's stack.
+    shipped = next(stack for stack in results.stacks if stack.shipped)
     most: dict[str, float] = {}
-    for stack in results.stacks:
-        if stack.practice:
-            continue
-        for name, used in [*stack.memory_idle.items(), *stack.memory_load.items()]:
-            service = name.rsplit("-", 1)[0]
-            most[service] = max(most.get(service, 0.0), used)
+    for name, used in [*shipped.memory_idle.items(), *shipped.memory_load.items()]:
+        service = name.rsplit("-", 1)[0]
+        most[service] = max(most.get(service, 0.0), used)
     suggestions = ", ".join(
         f"{service} {suggested_limit(used)} MiB (most used {used:.0f})"
         for service, used in sorted(most.items())
     )
+    heaviest = max(backend_mib(stack) for stack in results.stacks if not stack.practice)
     lines += [
         "",
-        f"Limits these figures suggest for our services: {suggestions}. Only the backend's is set"
+        f"Limits the shipped setting's figures suggest: {suggestions}; the heaviest setting"
+        f" measured used {heaviest:.0f} MiB per replica. Only the backend's limit is set"
         " from them (compose.yaml): the webserver's and the database's must hold what these runs"
         " do not reach (nginx's buffers at 2 workers x 4096 connections; the data set, here 48"
         " attendees), so for them these figures are a floor, not a size.",
