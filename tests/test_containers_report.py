@@ -47,7 +47,7 @@ def test_render_shows_both_stacks_figures_and_ratio():
         assert heading in text
     assert "| whoami | 16 | 4,000 | 2.0 / 9.0 | 1,000 | 2.0 / 9.0 | 4.0x | 0, 0 |" in text
     assert "| ours 2x4 | backend-2 | 110 | 130 | 256 |" in text
-    assert "suggest: backend 288 MiB (most used 130), database 64 MiB (most used 50)" in text
+    assert "suggest: backend 288 MiB (most used 130), database 128 MiB (most used 50)" in text
     assert "| practice | 1.5 s | 12.0 s | not measured |" in text
     assert "| ours 2x4 | 1.5 s | 12.0 s | 3.2 s |" in text
 
