@@ -69,25 +69,6 @@ def build(
     run([*command, str(context)], timeout=600)
 
 
-def base_with_pip(python_image: str, offline: bool) -> str:
-    """The base the practice-style Dockerfile can use: it calls `pip`, which the official image
-    has and the offline Debian base lacks (Debian also refuses system-wide installs). There, pip
-    comes in a venv on PATH, a layer of a few MB that the report counts as part of the base."""
-    if not offline:
-        return python_image
-    tag = "vdt2023/python-with-pip:local"
-    dockerfile = f"FROM {python_image}\nRUN python3 -m venv /opt/pip\nENV PATH=/opt/pip/bin:$PATH\n"
-    subprocess.run(
-        ["docker", "build", "-q", "-t", tag, "-"],
-        input=dockerfile,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    return tag
-
-
 @contextlib.contextmanager
 def scratch_copy(context: Path) -> Iterator[Path]:
     """A throw-away copy of the build context CONTEXT: the probes never touch the checkout."""

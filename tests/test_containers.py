@@ -35,7 +35,6 @@ from image_report import (
     ImageRow,
     Report,
     added_bytes,
-    base_with_pip,
     build,
     context_bytes,
     import_seconds,
@@ -43,6 +42,7 @@ from image_report import (
 )
 from stack_helpers import served_by, stream, wait_for
 
+from bench.images import base_with_pip
 from local_stack.processes import free_port, port_open
 from webserver.nginx_config import CONTAINER_WORKER_PROCESSES, render_container
 
