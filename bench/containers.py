@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 
+from attendee_directory.config import ServerSettings, default
+
 from webserver.nginx_config import render_container
 
 from . import containers_report
@@ -264,10 +266,13 @@ def free_port() -> int:
 
 
 def shipped_setting(files: list[Path]) -> tuple[int, int]:
-    """The workers and threads per replica that the compose files give, defaults resolved."""
+    """The workers and threads per replica that the compose files give; empty is serve.py's."""
     config = json.loads(Stack(files, 0).compose("config", "--format", "json").stdout)
     environment = config["services"]["backend"]["environment"]
-    workers, threads = (int(environment[name]) for name in SETTING_NAMES)
+    workers, threads = (
+        int(environment.get(name) or default(ServerSettings, name.lower()))
+        for name in SETTING_NAMES
+    )
     return workers, threads
 
 
