@@ -36,6 +36,8 @@ from compose_project import (
     run,
 )
 
+from bench.images import base_with_pip
+
 REPORT = ROOT / "docs" / "images.md"
 # The backend is built from the repository's root (uv.lock is the workspace's); see .dockerignore.
 BACKEND_DOCKERFILE = "backend/Dockerfile"
@@ -83,25 +85,6 @@ def build(
     if target:
         command += ["--target", target]
     run([*command, str(context)], timeout=600)
-
-
-def base_with_pip(python_image: str, offline: bool) -> str:
-    """The base the practice-style Dockerfile can use: it calls `pip`, which the official image
-    has and the offline Debian base lacks (Debian also refuses system-wide installs). There, pip
-    comes in a venv on PATH, a layer of a few MB that the report counts as part of the base."""
-    if not offline:
-        return python_image
-    tag = "vdt2023/python-with-pip:local"
-    dockerfile = f"FROM {python_image}\nRUN python3 -m venv /opt/pip\nENV PATH=/opt/pip/bin:$PATH\n"
-    subprocess.run(
-        ["docker", "build", "-q", "-t", tag, "-"],
-        input=dockerfile,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    return tag
 
 
 @contextlib.contextmanager

@@ -21,7 +21,11 @@ DOCKERFILES = [
     "database/Dockerfile",
     "database/standin/Dockerfile",
 ]
-COMPOSE_FILES = ["compose.yaml", "compose.offline.yaml"]
+COMPOSE_FILES = [
+    "compose.yaml",
+    "compose.offline.yaml",
+    "bench/practice_style/compose.practice.yaml",
+]
 
 
 def tool(name: str) -> str:

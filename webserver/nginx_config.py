@@ -169,11 +169,12 @@ RESOLVER = "127.0.0.11 valid=2s ipv6=off"
 BACKEND_ADDRESS = "backend:5000"
 
 
-def render_container() -> str:
+def render_container(**overrides) -> str:
     """The image's config: Docker's DNS re-resolves `backend` every 2 s, so scaling needs no reload.
 
     NGINX_RESOLVER and BACKEND_ADDRESS, when set (the Dockerfile's build arguments), replace
-    RESOLVER and BACKEND_ADDRESS.
+    RESOLVER and BACKEND_ADDRESS. OVERRIDES go to render (the container benchmark raises the
+    write limit, as bench/run.py does for its local nginx).
 
     No canary in the pool here (the local run has one): while a `resolve` server's name does not
     exist, nginx logs "could not be resolved" at error level every few seconds, so an optional
@@ -187,6 +188,7 @@ def render_container() -> str:
         resolver=os.environ.get("NGINX_RESOLVER") or RESOLVER,
         upstreams=[Upstream(os.environ.get("BACKEND_ADDRESS") or BACKEND_ADDRESS, resolve=True)],
         worker_processes=str(CONTAINER_WORKER_PROCESSES),
+        **overrides,
     )
 
 
