@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CANARY ?=
 
-.PHONY: run test lint bench lock clean fault-figures screenshots image-report
+.PHONY: run test lint bench lock clean figures screenshots image-report
 
 # uv, pinned, in a venv of its own: Debian's python3 is externally managed (PEP 668), so no
 # `pip install --user`; the venv needs nothing but python3 (python3-venv on Debian).
@@ -46,9 +46,9 @@ screenshots: $(VENV)/.installed
 image-report: $(VENV)/.installed
 	PYTHONPATH=. $(PY) tests/image_report.py
 
-# The fault suite's figures (from the last `make test`) into README.md's "What it survives".
-fault-figures:
-	$(PYTHON) scripts/readme_fault_figures.py
+# The suites' figures (from the last `make test`) into README.md and docs/monitoring.md.
+figures:
+	$(PYTHON) scripts/doc_figures.py
 
 # mypy checks the files that pyproject.toml's [tool.mypy] names.
 lint: $(VENV)/.installed

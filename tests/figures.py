@@ -1,5 +1,5 @@
 """Figures that suites measure: printed in the test report and saved under test-artifacts/, from
-where `make fault-figures` copies them into the README (a test run rewrites no tracked file)."""
+where `make figures` copies them into the documents (a test run rewrites no tracked file)."""
 
 import json
 from pathlib import Path

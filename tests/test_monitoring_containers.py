@@ -19,6 +19,7 @@ from compose_project import (
     run,
     skip_without_engine,
 )
+from figures import save
 
 from local_stack.processes import free_port
 
@@ -112,12 +113,10 @@ def monitored(tmp_path_factory):
 
 def test_prometheus_follows_scale_and_counts_add_up(monitored, pytestconfig):
     """3 targets up, then 5 after scaling with no restart; 90 requests add up per replica."""
-    took = _wait(lambda: _backend_targets(monitored).count("up") == 3, 30, "3 backend targets up")
-    print(f"\n3 backend targets up {took:.1f} s after the stack was healthy")
+    first = _wait(lambda: _backend_targets(monitored).count("up") == 3, 30, "3 backend targets up")
     monitored.compose("up", "-d", "--no-recreate", "--scale", "backend=5", timeout=300)
     monitored.wait_healthy({"backend": 5}, timeout=120)
-    took = _wait(lambda: _backend_targets(monitored).count("up") == 5, 30, "5 backend targets up")
-    print(f"5 backend targets up {took:.1f} s after the new replicas were healthy")
+    scaled = _wait(lambda: _backend_targets(monitored).count("up") == 5, 30, "5 backend targets up")
 
     whoami = (
         'sum by (replica) (attendee_directory_http_requests_total{route="/api/whoami"}'
@@ -149,6 +148,18 @@ def test_prometheus_follows_scale_and_counts_add_up(monitored, pytestconfig):
     counted = {entry["replica"].rsplit("/", 1)[-1]: entry["requests"] for entry in split}
     for name, count in served.items():
         assert counted[name] >= count, (counted, served)  # /api/replicas counts every route
+    figures = {
+        "3 backend targets up after the stack was healthy": {"s": round(first, 1)},
+        "5 backend targets up after --scale backend=5, from the new replicas healthy": {
+            "s": round(scaled, 1)
+        },
+        "90 whoami requests through nginx, per replica in Prometheus": dict(served),
+    }
+    save(
+        pytestconfig,
+        "monitoring",
+        {f"compose (offline images): {k}": v for k, v in figures.items()},
+    )
 
 
 def test_a_hung_replica_goes_down_and_its_alert_is_raised(monitored):
