@@ -64,7 +64,8 @@ def fill(block: Block) -> str | None:
     _, found_end, after = rest.partition(end)
     if not found_start or not found_end:
         return f"{block.document.name} has no {start} ... {end} block"
-    block.document.write_text(f"{before}{start}\n{table(figures, block.first_column)}\n{end}{after}")
+    generated = table(figures, block.first_column)
+    block.document.write_text(f"{before}{start}\n{generated}\n{end}{after}")
     print(f"{block.document.relative_to(ROOT)}: {len(figures)} rows of {block.name}")
     return None
 
