@@ -17,6 +17,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from .search import COUNT_CAP
+
 YEAR_MIN = 1950
 YEAR_MAX = 2010
 SORT_FIELDS = ("full_name", "year_of_birth", "university", "major", "email", "created_at")
@@ -210,7 +212,13 @@ class AttendeePage(BaseModel):
     """One page of the attendee list, with the total count for pagination."""
 
     items: list[Attendee]
-    total: int = Field(ge=0)
+    total: int = Field(
+        ge=0,
+        description=f"Matching attendees; with a search, at most {COUNT_CAP} (see total_exact)",
+    )
+    total_exact: bool = Field(
+        description=f"false when a search matched more than {COUNT_CAP}: total is then {COUNT_CAP}"
+    )
     page: int = Field(ge=1)
     per_page: int = Field(ge=1)
     pages: int = Field(ge=0)
@@ -233,7 +241,14 @@ class ListQuery(BaseModel):
 
     page: QueryInt = Field(1, ge=1, le=100_000)
     per_page: QueryInt = Field(20, ge=1, le=100)
-    q: str = Field("", max_length=100, description="Search in name, university and major")
+    q: str = Field(
+        "",
+        max_length=100,
+        description=(
+            "Search: every word of q begins a word of the name, university or major, "
+            "ignoring case and diacritics (`nguyen` finds Nguyễn)"
+        ),
+    )
     sort: Literal[SORT_FIELDS] = "full_name"  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "asc"
 
