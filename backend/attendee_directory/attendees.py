@@ -15,7 +15,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from . import idempotency, search
+from . import idempotency, keyset, search
 from .collection_names import ATTENDEES
 from .db import get_db
 from .errors import ApiError
@@ -116,11 +116,19 @@ def _duplicate_email(email: str) -> ApiError:
 def _list_query() -> ListQuery:
     """Validate the list's query parameters: 400 names every offending parameter."""
     try:
-        return ListQuery.model_validate(request.args.to_dict())
+        query = ListQuery.model_validate(request.args.to_dict())
     except ValidationError as exc:
         raise ApiError(
             400, "invalid_query", "some query parameters are invalid", field_errors(exc)
         ) from None
+    if query.after is not None and query.page != 1:
+        raise ApiError(
+            400,
+            "invalid_query",
+            "some query parameters are invalid",
+            {"after": "use either page or after, not both"},
+        )
+    return query
 
 
 @bp.get("")
@@ -131,14 +139,21 @@ def list_attendees() -> Response:
     direction = ASCENDING if query.order == "asc" else DESCENDING
     collection = get_db()[ATTENDEES]
     total, exact = _count(collection, criteria)
-    cursor = (
-        collection.find(criteria)
-        .sort([(query.sort, direction), ("_id", direction)])
-        .skip((query.page - 1) * query.per_page)
-        .limit(query.per_page)
-    )
+    if query.after is not None:
+        found = keyset.page_after(
+            collection, criteria, query.sort, query.order, query.after, query.per_page
+        )
+    else:
+        found = list(
+            collection.find(criteria)
+            .sort([(query.sort, direction), ("_id", direction)])
+            .skip((query.page - 1) * query.per_page)
+            .limit(query.per_page)
+        )
+    full = len(found) == query.per_page
     return jsonify(
-        items=[to_json(doc) for doc in cursor],
+        items=[to_json(doc) for doc in found],
+        next_after=keyset.encode(query.sort, query.order, found[-1]) if full else None,
         total=total,
         total_exact=exact,
         page=query.page,

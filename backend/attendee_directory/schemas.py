@@ -17,6 +17,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from .keyset import MAX_CURSOR_LENGTH
 from .search import COUNT_CAP
 
 YEAR_MIN = 1950
@@ -216,6 +217,9 @@ class AttendeePage(BaseModel):
         ge=0,
         description=f"Matching attendees; with a search, at most {COUNT_CAP} (see total_exact)",
     )
+    next_after: str | None = Field(
+        description="Pass as `after` for the page that follows; null when this page is the last"
+    )
     total_exact: bool = Field(
         description=f"false when a search matched more than {COUNT_CAP}: total is then {COUNT_CAP}"
     )
@@ -251,6 +255,16 @@ class ListQuery(BaseModel):
     )
     sort: Literal[SORT_FIELDS] = "full_name"  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "asc"
+    after: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        description=(
+            "Keyset pagination for API clients: the next_after of the previous response, with "
+            "the same q, sort and order. The page starts right after that response's last "
+            "attendee, at the same cost at any depth; page must then be 1 (or absent)."
+        ),
+    )
 
 
 class Error(BaseModel):
