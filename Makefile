@@ -39,11 +39,12 @@ lock:
 clean:
 	rm -rf $(VENV) .local-stack test-artifacts
 
-# `make bench`: this stack against the practice-style setup in one run (about 10 minutes on
-# 2 cores); writes docs/benchmarks.md. Needs nginx and wrk (apt-get install nginx-light wrk).
+# `make bench`: every part of the benchmark in one run (about 20 minutes on 2 cores); writes
+# docs/benchmarks.md and its chart. `make bench ARGS=--quick`: a smaller run (about 2 minutes);
+# `ARGS="--parts growth"` chooses parts. Needs nginx and wrk (apt-get install nginx-light wrk).
 $(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	touch $@
 
 bench: $(VENV)/.bench-installed
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(ARGS)
