@@ -38,6 +38,7 @@ DEEP_PAGE_AT_100K = 500  # the issue's deep page; smaller sizes go as deep in pr
 COMMON_TERM = "Nguyễn"  # 38% of the generated family names
 RARE_TERM = "Khổng"  # 0.05% of them
 CONNECTIONS = 16
+DRAIN_TIMEOUT_S = 900  # the slowest backlog seen: 16 searches of several seconds each, twice
 DEEP = "deep page (page=500 at 100,000)"
 DEEP_AFTER = "deep page by after= cursor"
 SHIPPED = ServerConfig("granian", workers=1, threads=4)
@@ -134,7 +135,15 @@ def drain(url: str) -> None:
     A slow query's backlog outlives the wrk run that caused it; the database answers in
     turn, so one more list request comes back only after the backlog.
     """
-    fetch_json(f"{url}/api/attendees?per_page=1")
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while True:
+        try:
+            fetch_json(f"{url}/api/attendees?per_page=1")
+            return
+        except OSError:  # nginx's 504 (urllib's HTTPError is an OSError) or a reset
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def deep_cursor(url: str, size: int) -> str | None:
@@ -272,7 +281,7 @@ def measure_size(size: int, args, state: Path, results: GrowthResults) -> None:
 
 def measure(args) -> GrowthResults:
     """The growth part: every size in turn, each with a database and a stack of its own."""
-    sizes = list(QUICK_SIZES if args.quick else SIZES)
+    sizes = args.sizes or list(QUICK_SIZES if args.quick else SIZES)
     backend = str(args.backend) if args.backend else "this checkout"
     results = GrowthResults(
         sizes, args.growth_seconds, args.growth_repeats, CONNECTIONS, backend, ""

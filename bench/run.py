@@ -57,6 +57,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"growth at {', '.join(f'{n:,}' for n in growth.QUICK_SIZES)} only, 1 s x 1 run",
     )
     parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="growth part: the directory sizes (default 48,10000,100000; quick: 48,10000)",
+    )
+    parser.add_argument(
         "--backend",
         type=Path,
         help="growth part: serve the backend package from this directory (e.g. an older "

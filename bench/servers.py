@@ -18,6 +18,7 @@ from local_stack.processes import free_port
 
 from . import profile
 from .database import count_attendees, query_rates, remove_bench_attendees
+from .servers_results import Pair, Profiles, ProxyCost, ServerFigures, ServersResults
 from .setups import REPO, FixedNginx, PracticeSetup, ServerConfig, ServerStack
 from .wrk import WARMUP_S, median, run_wrk
 
@@ -81,18 +82,19 @@ def first_id(url: str) -> str:
 def endpoint_table(runner, args, setups: dict, endpoints: list[str]) -> dict:
     """Ours vs practice-style for ENDPOINTS, at each connection count."""
     some_id = first_id(setups["ours"].url)
-    table = {}
+    table: dict[str, dict[int, Pair]] = {}
     for endpoint in endpoints:
         path = ENDPOINTS[endpoint].format(id=some_id)
         for connections in args.connections:
             targets = {name: setup.url + path for name, setup in setups.items()}
             print(f"  {endpoint} at {connections} connections ...", flush=True)
-            table[f"{endpoint}@{connections}"] = runner.measure(
+            found = runner.measure(
                 targets,
                 connections,
                 create=endpoint == "create",
                 warm=connections == args.connections[0],  # once per endpoint is enough
             )
+            table.setdefault(endpoint, {})[connections] = Pair(found["ours"], found["practice"])
     return table
 
 
@@ -114,8 +116,9 @@ def ceilings(runner, args, stacks: ExitStack, state: Path, mongo_uri: str) -> di
     return runner.measure(targets, max(args.connections))
 
 
-def proxy_cost(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> dict:
-    """Through nginx to the replicas vs straight to one replica with all their workers."""
+def proxy_cost(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> tuple:
+    """Through nginx to the replicas vs straight to one replica with all their workers:
+    that replica's configuration and the cost per endpoint."""
     total = ServerConfig(SHIPPED.server, SHIPPED.workers * args.replicas, SHIPPED.threads)
     direct = stacks.enter_context(
         ServerStack(
@@ -126,15 +129,16 @@ def proxy_cost(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) 
             config=total,
         )
     )
-    costs = {"config": total.label}
+    costs = {}
     for endpoint in ("list", "whoami"):
         path = ENDPOINTS[endpoint]
         targets = {"nginx": ours.url + path, "direct": direct.replica_url() + path}
-        costs[endpoint] = runner.measure(targets, max(args.connections), warm=endpoint == "list")
-    return costs
+        found = runner.measure(targets, max(args.connections), warm=endpoint == "list")
+        costs[endpoint] = ProxyCost(found["nginx"], found["direct"])
+    return total, costs
 
 
-def server_comparison(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> dict:
+def server_comparison(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> list:
     """The same stack under each WSGI server configuration, all running, measured in turns."""
     urls = {SHIPPED.label: ours.url}
     for config in ALTERNATIVES:
@@ -152,13 +156,17 @@ def server_comparison(runner, args, stacks: ExitStack, state: Path, ours: Server
         targets = {label: url + ENDPOINTS[endpoint] for label, url in urls.items()}
         warm = endpoint == "whoami"  # the first endpoint warms each stack for both
         comparison[endpoint] = runner.measure(targets, max(args.connections), warm=warm)
-    return comparison
+    configs = [SHIPPED, *ALTERNATIVES]
+    return [
+        ServerFigures(c, comparison["whoami"][c.label], comparison["list"][c.label])
+        for c in configs
+    ]
 
 
-def profiles(args, state: Path, ours: ServerStack, database_pid: int | None) -> dict:
+def profiles(args, state: Path, ours: ServerStack, database_pid: int | None) -> Profiles:
     """py-spy on one replica (and on the database) while wrk loads list, then whoami."""
     seconds = max(4, args.seconds)
-    found = {}
+    found = Profiles()
     for endpoint in ("list", "whoami"):
         time.sleep(1)  # requests still in flight from the last load finish first
         targets = {"replica": (ours.backends[0].process.pid, "attendee_directory")}
@@ -173,54 +181,52 @@ def profiles(args, state: Path, ours: ServerStack, database_pid: int | None) -> 
         load = run_wrk(ours.url + ENDPOINTS[endpoint], max(args.connections), seconds)
         for name, (process, output) in recordings.items():
             profile.finish_recording(process, output)
-            found[f"{endpoint}@{name}"] = profile.summarize(output, targets[name][1])
-        found[f"{endpoint}@load"] = load
+            setattr(found, f"{endpoint}_{name}", profile.summarize(output, targets[name][1]))
+        setattr(found, f"{endpoint}_load", load)
     return found
 
 
-def measure(args) -> dict:
+def measure(args) -> ServersResults:
     """Start the database and every setup, run each section, stop it all; the results."""
     state = args.state_dir / "servers"
-    results: dict = {"connections": args.connections, "seconds": args.seconds}
-    results["repeats"], results["replicas"] = args.repeats, args.replicas
+    results = ServersResults(args.connections, args.seconds, args.repeats, args.replicas, SHIPPED)
     with ExitStack() as stacks:
         print(f"bench: starting the database and both setups under {state} ...", flush=True)
         database = start_mongo(state / "db")
         stacks.callback(database.stop)
-        results["database"] = database.kind
+        results.database = database.kind
         common = {"replicas": args.replicas, "mongo_uri": database.uri}
         common |= {"write_rate": NO_WRITE_LIMIT, "write_burst": NO_WRITE_BURST}
         ours = stacks.enter_context(
             ServerStack(state_dir=state / "ours", port=free_port(), config=SHIPPED, **common)
         )
         first_id(ours.url)  # seeds the database before the practice-style setup reads it
-        results["seeded"] = count_attendees(database.uri, MONGO_DB)
+        results.seeded = count_attendees(database.uri, MONGO_DB)
         practice = stacks.enter_context(
             PracticeSetup(state / "practice", database.uri, MONGO_DB, args.replicas)
         )
         runner = Runner(args.seconds, args.repeats, database.uri)
         setups = {"ours": ours, "practice": practice}
         print("bench: endpoints, ours vs practice-style", flush=True)
-        reads = endpoint_table(runner, args, setups, ["whoami", "list", "get"])
+        results.endpoints = endpoint_table(runner, args, setups, ["whoami", "list", "get"])
         print("bench: ceilings, proxy cost, WSGI servers", flush=True)
-        results["ceilings"] = ceilings(runner, args, stacks, state, database.uri)
-        results["proxy"] = proxy_cost(runner, args, stacks, state, ours)
-        results["servers"] = server_comparison(runner, args, stacks, state, ours)
+        found = ceilings(runner, args, stacks, state, database.uri)
+        results.nginx_ceiling, results.hello_ceiling = found["nginx"], found["hello"]
+        results.proxy_config, results.proxy = proxy_cost(runner, args, stacks, state, ours)
+        results.servers = server_comparison(runner, args, stacks, state, ours)
         print("bench: the database's own rate, then profiles", flush=True)
         # One client thread, and as many as the stack's replicas have worker threads: the best.
         threads = [1, args.replicas * SHIPPED.workers * SHIPPED.threads]
-        results["db_threads"] = threads
         seconds = min(1, args.seconds)
-        results["db_rates"] = query_rates(database.uri, MONGO_DB, seconds, threads)
+        results.database_rates = query_rates(database.uri, MONGO_DB, seconds, threads)
         try:
             # Only the Python stand-in can be sampled by py-spy; mongod is not a Python process.
             nx_pid = database.process.pid if database.kind == "nx-27017" else None
-            results["profiles"] = profiles(args, state, ours, nx_pid)
+            results.profiles = profiles(args, state, ours, nx_pid)
         except profile.ProfilerUnavailable as exc:
-            results["profiles"] = {"error": str(exc)}
+            results.profiles = Profiles(error=str(exc))
         # Creates last: the stand-in's count slows down for good after many inserts and deletes.
         print("bench: creates, ours vs practice-style", flush=True)
-        results["endpoints"] = {**reads, **endpoint_table(runner, args, setups, ["create"])}
-        results["wrk_runs"] = runner.runs
-    results["shipped"] = SHIPPED.label
+        results.endpoints |= endpoint_table(runner, args, setups, ["create"])
+        results.wrk_runs = runner.runs
     return results

@@ -1,14 +1,22 @@
 """The servers part's section of docs/benchmarks.md, every number computed from its results."""
 
-import math
 from pathlib import Path
 
-from .database import LIST_COUNTED, LIST_ESTIMATED
 from .format import ms, rps, share, table
-from .setups import LAUNCHERS, ServerConfig
+from .servers_results import ServersResults
+from .setups import LAUNCHERS
 from .wrk import THREADS as WRK_THREADS
 from .wrk import TIMEOUT_S, WARMUP_S, Result
 
+# How the report names each query of DatabaseRates.
+QUERY_LABELS = {
+    "list_exact_count": "list page, exact count (count_documents + find 20)",
+    "list_stored_count": "list page, stored count (estimated_document_count + find 20)",
+    "exact_count": "count_documents({}) alone",
+    "stored_count": "estimated_document_count() alone",
+    "first_page": "find first page of 20 alone",
+    "get_by_id": "find_one by _id (the get endpoint)",
+}
 # The stack counts as database-bound when it gets this share of the direct loop's list pages/s.
 BOTTLENECK_SHARE = 0.6
 
@@ -18,16 +26,19 @@ def cells(result: Result) -> list[str]:
     return [rps(result.rps), ms(result.p50_ms), ms(result.p99_ms), str(result.errors)]
 
 
+def ratio(pair) -> str:
+    """Ours over practice-style in req/s."""
+    return f"{pair.ratio:.2f}x"
+
+
 class Report:
     """The report's sections, each built from the results dictionary of bench/run.py."""
 
-    def __init__(self, results: dict):
+    def __init__(self, results: ServersResults):
         self.r = results
-        self.shipped = ServerConfig.from_label(results["shipped"])
-        self.connections = results["connections"]
-        self.top = max(self.connections)
-        self.endpoints = results["endpoints"]
-        self.list_top = self.endpoints[f"list@{self.top}"]
+        self.shipped = results.shipped
+        self.top = results.top
+        self.list_top = results.endpoints["list"][self.top]
 
     def render(self) -> str:
         """The whole document."""
@@ -45,21 +56,21 @@ class Report:
 
     def header(self) -> list[str]:
         """The part's title and its headline figure."""
-        ours, practice = self.list_top["ours"], self.list_top["practice"]
+        ours, practice = self.list_top.ours, self.list_top.practice
         return [
             "## This stack against the practice-style setup",
             "",
             f"Listing the first page of 20 attendees at {self.top} connections, this stack "
             f"serves {rps(ours.rps)} requests/s (p99 {ms(ours.p99_ms)} ms) against "
             f"{rps(practice.rps)} requests/s (p99 {ms(practice.p99_ms)} ms) for the "
-            f"practice-style setup: {ours.rps / practice.rps:.2f}x. Both wait on the same "
+            f"practice-style setup: {self.list_top.ratio:.2f}x. Both wait on the same "
             "database stand-in; see [the database](#the-database-stand-in).",
         ]
 
     def method(self) -> list[str]:
         """How the figures were taken."""
         shipped = self.shipped
-        replicas, connections = self.r["replicas"], ", ".join(map(str, self.connections))
+        replicas, connections = self.r.replicas, ", ".join(map(str, self.r.connections))
         ours = (
             "this repository's stack as `make run` starts it: nginx from "
             "`webserver/nginx.conf.template` (HTTP/1.1 and keepalive to the upstream) in front "
@@ -76,12 +87,12 @@ class Report:
         )
         data = (
             "both talk to one database process, seeded once by the backend with its "
-            f"{self.r['seeded']} sample attendees; the attendees that a create run adds are "
+            f"{self.r.seeded} sample attendees; the attendees that a create run adds are "
             "deleted after it."
         )
         load = (
-            f"wrk, {WRK_THREADS} threads, keep-alive connections, {self.r['seconds']} s per run, "
-            f"{self.r['repeats']} runs per figure; each setup first gets an unrecorded "
+            f"wrk, {WRK_THREADS} threads, keep-alive connections, {self.r.seconds} s per run, "
+            f"{self.r.repeats} runs per figure; each setup first gets an unrecorded "
             f"{WARMUP_S} s warm-up (per endpoint in the comparison, per section elsewhere). The "
             "setups take turns, in reverse order on every other repeat. A figure is the run "
             "with the median requests/s, with that run's p50 and p99. Errors are HTTP statuses "
@@ -107,10 +118,11 @@ class Report:
 
     def all_results(self) -> list[Result]:
         """Every figure of the run."""
-        found = [r for pair in self.endpoints.values() for r in pair.values()]
-        found += self.r["ceilings"].values()
-        found += [r for e in ("list", "whoami") for r in self.r["proxy"][e].values()]
-        return found + [r for by in self.r["servers"].values() for r in by.values()]
+        pairs = [pair for by in self.r.endpoints.values() for pair in by.values()]
+        found = [r for pair in pairs for r in (pair.ours, pair.practice)]
+        found += [self.r.nginx_ceiling, self.r.hello_ceiling]
+        found += [r for cost in self.r.proxy.values() for r in (cost.via_nginx, cost.direct)]
+        return found + [r for figures in self.r.servers for r in (figures.whoami, figures.list)]
 
     def spreads(self) -> list[float]:
         """Every figure's spread, smallest first."""
@@ -132,43 +144,40 @@ class Report:
 
     def comparison(self) -> list[str]:
         """The main table: each endpoint and connection count, both setups."""
-        rows = []
-        for key, pair in self.endpoints.items():
-            endpoint, connections = key.split("@")
-            ours, practice = pair["ours"], pair["practice"]
-            ratio = f"{ours.rps / practice.rps:.2f}x" if practice.rps else "n/a"
-            rows.append([endpoint, connections, *cells(ours), *cells(practice), ratio])
+        rows = [
+            [endpoint, str(connections), *cells(pair.ours), *cells(pair.practice), ratio(pair)]
+            for endpoint, by in self.r.endpoints.items()
+            for connections, pair in by.items()
+        ]
         headers = ["endpoint", "conns", "ours req/s", "p50 ms", "p99 ms", "errors"]
         headers += ["practice req/s", "p50 ms", "p99 ms", "errors", "ours / practice"]
         return ["### Ours vs practice-style", "", *table(headers, rows)]
 
     def served_list_rate(self) -> float:
         """The database's own rate for the list page as backend/ asks for it (stored count)."""
-        return self.r["db_rates"][LIST_ESTIMATED]
+        return self.r.database_rates.list_stored_count
 
     def database_bound(self) -> bool:
         """Whether the stack's list comes close enough to the database's own rate to be bound."""
-        return self.list_top["ours"].rps >= BOTTLENECK_SHARE * self.served_list_rate()
+        return self.list_top.ours.rps >= BOTTLENECK_SHARE * self.served_list_rate()
 
     def database(self) -> list[str]:
         """The database stand-in's own rate, and whether it is the bottleneck."""
-        rates = self.r["db_rates"]
-        served = self.served_list_rate()
-        ours = self.list_top["ours"].rps
-        rows = [[name, rps(value)] for name, value in rates.items()]
+        rates = self.r.database_rates
+        served, ours = self.served_list_rate(), self.list_top.ours.rps
+        rows = [[label, rps(getattr(rates, name))] for name, label in QUERY_LABELS.items()]
         return [
             "### The database stand-in",
             "",
             "The same queries straight from pymongo, no web tier at all: the best of a loop in "
-            f"{' and in '.join(map(str, self.r['db_threads']))} client threads (the second as many "
+            f"{' and in '.join(map(str, rates.threads))} client threads (the second as many "
             "as the stack's replicas have worker threads):",
             "",
             *table(["query", "per second"], rows),
             "",
-            f"Unfiltered, the list endpoint reads its total the second way, from the "
-            f"collection's stored size: {rps(rates[LIST_ESTIMATED])} list pages/s here against "
-            f"{rps(rates[LIST_COUNTED])} with the exact count that it ran before (see "
-            "[profile](#profile-of-the-hot-path)). "
+            f"Unfiltered, the list endpoint reads its total from the collection's stored size: "
+            f"{rps(rates.list_stored_count)} list pages/s here against "
+            f"{rps(rates.list_exact_count)} with an exact count. "
             f"At {self.top} connections the stack's list endpoint served {rps(ours)} requests/s: "
             f"{share(ours / served)} of the {rps(served)} list pages/s that the direct loop gets "
             "from the same database. " + self.bottleneck_sentence(),
@@ -185,13 +194,12 @@ class Report:
 
     def ceilings(self) -> list[str]:
         """What the machine can do at all, and the application tier without the database."""
-        ceiling = self.r["ceilings"]
-        whoami = self.endpoints[f"whoami@{self.top}"]["ours"]
+        whoami = self.r.endpoints["whoami"][self.top].ours
         rows = [
-            ["nginx answering a fixed 200 itself", *cells(ceiling["nginx"])],
+            ["nginx answering a fixed 200 itself", *cells(self.r.nginx_ceiling)],
             [
                 f"bare WSGI hello-world, one replica, {self.shipped.label}, direct",
-                *cells(ceiling["hello"]),
+                *cells(self.r.hello_ceiling),
             ],
             [
                 "application tier alone: ours, `/api/whoami` (Flask, no database), via nginx",
@@ -206,68 +214,45 @@ class Report:
             *table(["what", "req/s", "p50 ms", "p99 ms", "errors"], rows),
         ]
 
-    def proxy_costs(self) -> dict[str, float]:
-        """1 - (through nginx / straight to one replica) per endpoint."""
-        proxy = self.r["proxy"]
-        return {e: 1 - proxy[e]["nginx"].rps / proxy[e]["direct"].rps for e in ("list", "whoami")}
-
     def proxy(self) -> list[str]:
         """The cost of the proxy tier against one replica with all the workers."""
-        proxy, costs = self.r["proxy"], self.proxy_costs()
         rows = [
-            [
-                endpoint,
-                *cells(proxy[endpoint]["nginx"]),
-                *cells(proxy[endpoint]["direct"]),
-                share(costs[endpoint]),
-            ]
-            for endpoint in ("list", "whoami")
+            [endpoint, *cells(cost.via_nginx), *cells(cost.direct), share(cost.cost)]
+            for endpoint, cost in self.r.proxy.items()
         ]
         headers = ["endpoint", "via nginx req/s", "p50", "p99", "errors", "direct req/s", "p50"]
         headers += ["p99", "errors", "proxy cost"]
         return [
             "### Proxy cost",
             "",
-            f"Ours through nginx ({self.r['replicas']} replicas of {self.shipped.label}) "
-            f"against one replica with the same total workers ({proxy['config']}) hit directly, "
-            f"{self.top} connections:",
+            f"Ours through nginx ({self.r.replicas} replicas of {self.shipped.label}) "
+            f"against one replica with the same total workers ({self.r.proxy_config.label}) hit "
+            f"directly, {self.top} connections:",
             "",
             *table(headers, rows),
         ]
 
-    def server_scores(self) -> dict[str, float]:
-        """Each configuration's geometric mean of whoami and list requests/s."""
-        servers = self.r["servers"]
-        return {
-            label: math.sqrt(servers["whoami"][label].rps * servers["list"][label].rps)
-            for label in servers["whoami"]
-        }
-
-    def ranked(self) -> list[tuple[str, float]]:
-        """(label, score) of every configuration, fastest first."""
-        return sorted(self.server_scores().items(), key=lambda item: -item[1])
-
     def servers(self) -> list[str]:
         """granian (shipped) and gunicorn gthread / sync, each under the same stack."""
-        servers, ranked = self.r["servers"], self.ranked()
-        shipped = self.shipped.label
+        ranked, shipped = self.r.ranked(), self.shipped
         rows = [
             [
-                label + (" (shipped)" if label == shipped else ""),
-                *cells(servers["whoami"][label]),
-                *cells(servers["list"][label]),
-                rps(score),
+                figures.config.label + (" (shipped)" if figures.config == shipped else ""),
+                *cells(figures.whoami),
+                *cells(figures.list),
+                rps(figures.score),
             ]
-            for label, score in ranked
+            for figures in ranked
         ]
         headers = ["server, workers x threads per replica", "whoami req/s", "p50", "p99"]
         headers += ["errors", "list req/s", "p50", "p99", "errors", "score"]
-        kinds = sorted({ServerConfig.from_label(label).server for label, _ in ranked})
+        kinds = sorted({figures.config.server for figures in ranked})
         started = "; ".join(f"{kind} by {LAUNCHERS[kind]}" for kind in kinds)
+        mine = next(figures for figures in ranked if figures.config == shipped)
         return [
             "### WSGI servers and settings",
             "",
-            f"The whole stack ({self.r['replicas']} replicas behind the same nginx) under "
+            f"The whole stack ({self.r.replicas} replicas behind the same nginx) under "
             f"each configuration, all started at once and measured in turns at {self.top} "
             "connections. Score: the geometric mean of the two req/s, so that neither the "
             "database-free nor the database-bound endpoint decides alone. Started as: "
@@ -276,30 +261,28 @@ class Report:
             "",
             *table(headers, rows),
             "",
-            f"Fastest: {ranked[0][0]}, score {rps(ranked[0][1])}; the shipped {shipped}: "
-            f"{rps(dict(ranked)[shipped])}.",
+            f"Fastest: {ranked[0].config.label}, score {rps(ranked[0].score)}; the shipped "
+            f"{shipped.label}: {rps(mine.score)}.",
         ]
 
     def profiles(self) -> list[str]:
         """Where one replica's and the database's samples went under load."""
-        found = self.r["profiles"]
+        found = self.r.profiles
         lines = ["### Profile of the hot path", ""]
-        if "error" in found:
-            return [*lines, f"Not profiled: {found['error']}"]
+        if found.error or found.list_replica is None:
+            return [*lines, f"Not profiled: {found.error}"]
         lines.append(
             "py-spy sampled one replica (all its processes) and the database while wrk loaded "
             "the endpoint through nginx. Shares are of all samples; a row is the innermost frame "
             "of the package and the call it was making."
         )
-        for key, title in (
-            ("list@replica", "list, replica (`attendee_directory`)"),
-            ("list@database", "list, database (`nx_27017`)"),
-            ("whoami@replica", "whoami, replica (`attendee_directory`)"),
+        for sampled, load, title in (
+            (found.list_replica, found.list_load, "list, replica (`attendee_directory`)"),
+            (found.list_database, found.list_load, "list, database (`nx_27017`)"),
+            (found.whoami_replica, found.whoami_load, "whoami, replica (`attendee_directory`)"),
         ):
-            if key not in found:
+            if sampled is None or load is None:
                 continue
-            sampled = found[key]
-            load = found[key.split("@")[0] + "@load"]
             rows = [[f"`{label}`", share(value)] for label, value in sampled.calls]
             rows += [
                 [f"outside the package: `{label}`", share(value)]
@@ -338,11 +321,9 @@ class Report:
 
     def profile_finding(self) -> list[str]:
         """What the list's count costs and what dominates the replica, from the numbers."""
-        found, rates = self.r["profiles"], self.r["db_rates"]
-        replica = found["list@replica"]
-        counted = rates["count_documents({}) alone"]
-        found_page = rates["find first page of 20 alone"]
-        estimated = rates["estimated_document_count() alone"]
+        found, rates = self.r.profiles, self.r.database_rates
+        replica = found.list_replica
+        counted, found_page, estimated = rates.exact_count, rates.first_page, rates.stored_count
         exact_share = self.calls_share(replica, "count_documents")
         stored_share = self.calls_share(replica, "estimated_document_count")
         page_share = self.calls_share(replica, "Cursor", "find")
@@ -351,8 +332,8 @@ class Report:
             f"collection's stored size. Alone, the database answers {rps(counted)} "
             f"`count_documents({{}})`/s, {rps(found_page)} first-page finds/s and "
             f"{rps(estimated)} `estimated_document_count()`/s; a whole list page, "
-            f"{rps(rates[LIST_COUNTED])}/s with the exact count and "
-            f"{rps(rates[LIST_ESTIMATED])}/s with the stored one.",
+            f"{rps(rates.list_exact_count)}/s with the exact count and "
+            f"{rps(rates.list_stored_count)}/s with the stored one.",
             "",
             f"Under list load, the replica waits for the stored count in "
             f"{share(stored_share)} of its samples and reads the page in {share(page_share)} "
@@ -360,14 +341,14 @@ class Report:
             f"{self.largest(replica)}, and {share(replica.outside)} of its samples are outside "
             f"the package (the largest: {self.top_leaves(replica)}).",
         ]
-        if "list@database" in found:
-            database = found["list@database"]
+        if found.list_database is not None:
+            database = found.list_database
             lines[-1] += (
                 f" In the database, the largest row is {self.largest(database)}, and "
                 f"{share(database.outside)} of its samples are outside its package."
             )
-        if "whoami@replica" in found:
-            whoami = found["whoami@replica"]
+        if found.whoami_replica is not None:
+            whoami = found.whoami_replica
             lines += [
                 "",
                 f"Under whoami load (no database), the replica's largest row is "
@@ -380,6 +361,6 @@ class Report:
         return lines
 
 
-def render(results: dict, _report_dir: Path) -> str:
+def render(results: ServersResults, _report_dir: Path) -> str:
     """The Markdown section for one run's RESULTS (it writes no file beside the report)."""
     return Report(results).render()
