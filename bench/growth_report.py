@@ -132,7 +132,8 @@ def render(results: GrowthResults, report_dir: Path) -> str:
         f"{results.seconds} s x {results.repeats} per figure (median). Inserting took "
         + ", ".join(f"{s:.1f} s at {n:,}" for n, s in results.insert_seconds.items())
         + ". Pages hold 20 attendees; the deep page is as deep into each size as page 500 is "
-        "into 100,000.",
+        "into 100,000. Which index serves each query on MongoDB, and how the stand-in runs it: "
+        "[query-shapes.md](query-shapes.md).",
         "",
     ]
     chart(results, chart_path)
