@@ -9,9 +9,25 @@ CHART_NAME = "benchmarks-growth.png"
 GROWTH_LIMIT = 3.0  # the p50 growth from the smallest to the largest size that counts as flat
 
 
+def answered(point: Point | None, of: str) -> bool:
+    """Whether POINT has a figure for OF ("stack" or "direct") with answers in it."""
+    figure = getattr(point, of) if point else None
+    return figure is not None and figure.rps > 0
+
+
+def stack_cell(point: Point | None) -> str:
+    """p50 / req/s through the stack, with the errors if any; or why there is no figure."""
+    if point is None or point.stack is None:
+        return "-"
+    if not answered(point, "stack"):
+        return f"no answer within the run ({point.stack.errors} errors)"
+    errors = f" ({point.stack.errors} errors)" if point.stack.errors else ""
+    return f"{ms(point.stack.p50_ms)} / {rps(point.stack.rps)}{errors}"
+
+
 def growth(points: list[Point | None], of: str) -> float | None:
     """p50 at the largest size / p50 at the smallest, for the stack or the direct figures."""
-    values = [getattr(p, of).p50_ms if p and getattr(p, of) else None for p in points]
+    values = [getattr(p, of).p50_ms if answered(p, of) else None for p in points]
     if values[0] is None or values[-1] is None or values[0] <= 0:
         return None
     return values[-1] / values[0]
@@ -30,9 +46,7 @@ def stack_table(results: GrowthResults) -> list[str]:
     rows = []
     for endpoint in results.endpoints():
         points = [results.point(endpoint, size) for size in results.sizes]
-        cells = [
-            f"{ms(p.stack.p50_ms)} / {rps(p.stack.rps)}" if p and p.stack else "-" for p in points
-        ]
+        cells = [stack_cell(p) for p in points]
         rows.append(
             [endpoint, *cells, ratio(growth(points, "stack")), ratio(growth(points, "direct"))]
         )
@@ -64,6 +78,8 @@ def findings(results: GrowthResults) -> list[str]:
         points = [results.point(endpoint, size) for size in results.sizes]
         stack, direct = growth(points, "stack"), growth(points, "direct")
         if stack is None:
+            if points[0] and points[-1] and not answered(points[-1], "stack"):
+                grown.append(f"- {endpoint}: no answer within the run at {last:,}.")
             continue
         if stack <= GROWTH_LIMIT:
             flat += 1
@@ -76,7 +92,7 @@ def findings(results: GrowthResults) -> list[str]:
         grown.append(f"- {endpoint}: p50 {stack:.1f}x through the stack; {where}.")
     lines = [
         f"From {first:,} to {last:,} attendees, {flat} of {flat + len(grown)} endpoints kept "
-        f"their p50 within {GROWTH_LIMIT:g}x."
+        f"their p50 through the stack within {GROWTH_LIMIT:g}x."
     ]
     if grown:
         lines += ["", f"Grew more than {GROWTH_LIMIT:g}x:", "", *grown]
