@@ -2,32 +2,48 @@
 
 from pathlib import Path
 
-from .format import ms, rps, table
+from webserver.nginx_config import READ_TIMEOUT
+
+from .format import ms, rps, share, table
 from .growth import CONNECTIONS, GrowthResults, Point
 
 CHART_NAME = "benchmarks-growth.png"
-GROWTH_LIMIT = 3.0  # the p50 growth from the smallest to the largest size that counts as flat
+GROWTH_LIMIT = 3.0
+# A figure with more failed requests than this share is a failure, not a latency: nginx answers
+# 502 at once while both replicas are marked down after a timeout.
+ERROR_LIMIT = 0.01  # the p50 growth from the smallest to the largest size that counts as flat
 
 
-def answered(point: Point | None, of: str) -> bool:
-    """Whether POINT has a figure for OF ("stack" or "direct") with answers in it."""
+def error_share(point: Point, seconds: int) -> float:
+    """The share of the stack's requests at POINT that failed (over all its runs)."""
+    result = point.stack
+    requests = result.rps * seconds * result.runs
+    return min(1.0, result.errors / (requests or 1)) if result.errors else 0.0
+
+
+def answered(point: Point | None, of: str, seconds: int = 1) -> bool:
+    """Whether POINT has a figure for OF ("stack" or "direct") made of answers, not errors."""
     figure = getattr(point, of) if point else None
-    return figure is not None and figure.rps > 0
+    if figure is None or figure.rps <= 0:
+        return False
+    return of != "stack" or error_share(point, seconds) <= ERROR_LIMIT
 
 
-def stack_cell(point: Point | None) -> str:
+def stack_cell(point: Point | None, seconds: int) -> str:
     """p50 / req/s through the stack, with the errors if any; or why there is no figure."""
     if point is None or point.stack is None:
         return "-"
-    if not answered(point, "stack"):
+    if point.stack.rps <= 0:
         return f"no answer within the run ({point.stack.errors} errors)"
+    if not answered(point, "stack", seconds):
+        return f"failed: {share(error_share(point, seconds))} errors"
     errors = f" ({point.stack.errors} errors)" if point.stack.errors else ""
     return f"{ms(point.stack.p50_ms)} / {rps(point.stack.rps)}{errors}"
 
 
-def growth(points: list[Point | None], of: str) -> float | None:
+def growth(points: list[Point | None], of: str, seconds: int) -> float | None:
     """p50 at the largest size / p50 at the smallest, for the stack or the direct figures."""
-    values = [getattr(p, of).p50_ms if answered(p, of) else None for p in points]
+    values = [getattr(p, of).p50_ms if answered(p, of, seconds) else None for p in points]
     if values[0] is None or values[-1] is None or values[0] <= 0:
         return None
     return values[-1] / values[0]
@@ -46,10 +62,9 @@ def stack_table(results: GrowthResults) -> list[str]:
     rows = []
     for endpoint in results.endpoints():
         points = [results.point(endpoint, size) for size in results.sizes]
-        cells = [stack_cell(p) for p in points]
-        rows.append(
-            [endpoint, *cells, ratio(growth(points, "stack")), ratio(growth(points, "direct"))]
-        )
+        cells = [stack_cell(p, results.seconds) for p in points]
+        stack, direct = growth(points, "stack", results.seconds), growth(points, "direct", 1)
+        rows.append([endpoint, *cells, ratio(stack), ratio(direct)])
     return table(headers, rows)
 
 
@@ -76,10 +91,23 @@ def findings(results: GrowthResults) -> list[str]:
     grown, flat = [], 0
     for endpoint in results.endpoints():
         points = [results.point(endpoint, size) for size in results.sizes]
-        stack, direct = growth(points, "stack"), growth(points, "direct")
+        stack = growth(points, "stack", results.seconds)
+        direct = growth(points, "direct", 1)
         if stack is None:
-            if points[0] and points[-1] and not answered(points[-1], "stack"):
-                grown.append(f"- {endpoint}: no answer within the run at {last:,}.")
+            failed = [
+                f"{p.size:,}"
+                for p in points
+                if p and p.stack and not answered(p, "stack", results.seconds)
+            ]
+            if failed:
+                where = (
+                    f"; the database alone grew {direct:.1f}x on the same query"
+                    if direct is not None
+                    else ""
+                )
+                grown.append(
+                    f"- {endpoint}: failed through the stack at {', '.join(failed)}{where}."
+                )
             continue
         if stack <= GROWTH_LIMIT:
             flat += 1
@@ -95,7 +123,14 @@ def findings(results: GrowthResults) -> list[str]:
         f"their p50 through the stack within {GROWTH_LIMIT:g}x."
     ]
     if grown:
-        lines += ["", f"Grew more than {GROWTH_LIMIT:g}x:", "", *grown]
+        lines += ["", f"Grew more than {GROWTH_LIMIT:g}x, or failed:", "", *grown]
+    lines += [
+        "",
+        f"A figure fails when more than {share(ERROR_LIMIT)} of its requests fail: a read that "
+        f"a replica has not answered within nginx's `proxy_read_timeout` ({READ_TIMEOUT}, "
+        "`webserver/nginx_config.py`) is a timeout, and the replica is then out of the pool "
+        "for 5 s, during which nginx answers 502 at once.",
+    ]
     return lines
 
 
@@ -112,14 +147,16 @@ def chart(results: GrowthResults, path: Path) -> None:
         (right, "direct", "the same queries, pymongo -> database"),
     )
     for axis, of, title in panels:
-        for endpoint in results.endpoints():
+        colours = pyplot.get_cmap("tab20")
+        for number, endpoint in enumerate(results.endpoints()):
             pairs = [
                 (size, getattr(p, of).p50_ms)
                 for size in results.sizes
-                if (p := results.point(endpoint, size)) and getattr(p, of)
+                if answered(p := results.point(endpoint, size), of, results.seconds)
             ]
-            if pairs:
-                axis.plot(*zip(*pairs, strict=True), marker="o", label=endpoint)
+            if pairs:  # failed figures are left out: they are errors, not latencies
+                style = {"color": colours(number % 20), "linestyle": "-" if number < 20 else ":"}
+                axis.plot(*zip(*pairs, strict=True), marker="o", label=endpoint, **style)
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("attendees")

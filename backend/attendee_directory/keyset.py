@@ -11,7 +11,7 @@ import binascii
 from datetime import datetime
 
 from bson import ObjectId, json_util
-from bson.errors import InvalidId
+from bson.errors import BSONError
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 
@@ -36,7 +36,7 @@ def decode(cursor: str, sort: str, order: str) -> tuple[object, ObjectId]:
         cursor_sort, cursor_order, value, oid = json_util.loads(raw)
         if not isinstance(oid, ObjectId):
             oid = ObjectId(oid)
-    except (ValueError, TypeError, binascii.Error, InvalidId, UnicodeDecodeError):
+    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error, BSONError):
         raise _invalid("not a cursor from this list; use next_after from a list response") from None
     if (cursor_sort, cursor_order) != (sort, order):
         raise _invalid(f"the cursor continues sort={cursor_sort}&order={cursor_order}")

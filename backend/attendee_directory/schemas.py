@@ -255,7 +255,11 @@ class ListQuery(BaseModel):
     )
     sort: Literal[SORT_FIELDS] = "full_name"  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "asc"
-    after: str | None = Field(
+    # Documented as a plain string: a query parameter is absent, never null.
+    after: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_LENGTH}),
+    ] = Field(
         None,
         min_length=1,
         max_length=MAX_CURSOR_LENGTH,

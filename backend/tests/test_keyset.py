@@ -70,7 +70,14 @@ def test_a_full_last_page_ends_with_an_empty_page(client, directory):
 
 @pytest.mark.parametrize(
     "cursor",
-    ["garbage", "e30", "WyJmdWxsX25hbWUiLCAiYXNjIiwgMSwgIngiXQ", "%00", "x" * 600],
+    [
+        "garbage",
+        "e30",  # {}
+        "WyJmdWxsX25hbWUiLCAiYXNjIiwgMSwgIngiXQ",  # ["full_name", "asc", 1, "x"]
+        "eyIkZGF0ZSI6IHsiJG51bWJlckxvbmciOiAiOTk5OTk5OTk5OTk5OTk5OTk5OTkifX0",  # a date past 9999
+        "%00",
+        "x" * 600,
+    ],
 )
 def test_bad_cursor_is_a_400_naming_after(client, directory, cursor):
     """A cursor that is not ours (not base64, not our shape, a bad id, too long) is a 400."""
