@@ -65,11 +65,13 @@ lock: | $(UV)
 clean:
 	rm -rf $(VENV) .uv .local-stack test-artifacts
 
-# `make bench`: this stack against the practice-style setup in one run (about 10 minutes on
-# 2 cores); writes docs/benchmarks.md. Needs nginx and wrk (apt-get install nginx-light wrk).
+# `make bench`: every part of the benchmark in one run (about 30 minutes on 2 cores, with Docker
+# for the containers part); writes docs/benchmarks.md and its chart. `make bench ARGS=--quick`:
+# a smaller run (under 3 minutes); `ARGS="--parts growth"` chooses parts. Needs nginx and wrk
+# (apt-get install nginx-light wrk).
 $(VENV)/.bench-installed: $(VENV)/.installed
 	$(UV) sync --locked --quiet --group bench
 	touch $@
 
 bench: $(VENV)/.bench-installed
-	$(PY) -m bench.run
+	$(PY) -m bench.run $(ARGS)

@@ -14,13 +14,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attendee_directory.config import Settings, default
+
 from .setups import REPO
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 OFFLINE_FILES = ("compose.yaml", "compose.offline.yaml")
 # The stand-in's own interpreter (on its PATH), with pymongo; MONGO_DB as compose.yaml sets it.
-MONGO_DB = "vdt2023"
+MONGO_DB = default(Settings, "mongo_db")
 DB_URI = "mongodb://127.0.0.1:27017/"
 UNITS = {"b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "kb": 1e3, "mb": 1e6, "gb": 1e9}
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pymongo import ASCENDING, MongoClient
 from pymongo.collection import Collection
 
+from .servers_results import DatabaseRates
+
 BENCH_EMAIL = r"@bench\.example\.org$"  # what bench/wrk.lua's creates end with
 
 
@@ -16,27 +18,18 @@ def _first_page(attendees: Collection) -> list:
     return list(attendees.find({}).sort(order).limit(20))
 
 
-# The two ways of answering the list page: backend/ used the first until the profile (bench/)
-# showed the count dominating; it now reads the unfiltered total the second way.
-LIST_COUNTED = "list page, exact count (count_documents + find 20)"
-LIST_ESTIMATED = "list page, stored count (estimated_document_count + find 20)"
-
-
 def queries(attendees: Collection, some_id) -> dict[str, Callable[[], object]]:
-    """The queries behind the endpoints, by name, each ready to call."""
+    """The queries behind the endpoints, by DatabaseRates field, each ready to call."""
     return {
-        LIST_COUNTED: lambda: (
-            attendees.count_documents({}),
-            _first_page(attendees),
-        ),
-        LIST_ESTIMATED: lambda: (
+        "list_exact_count": lambda: (attendees.count_documents({}), _first_page(attendees)),
+        "list_stored_count": lambda: (
             attendees.estimated_document_count(),
             _first_page(attendees),
         ),
-        "count_documents({}) alone": lambda: attendees.count_documents({}),
-        "estimated_document_count() alone": attendees.estimated_document_count,
-        "find first page of 20 alone": lambda: _first_page(attendees),
-        "find_one by _id (the get endpoint)": lambda: attendees.find_one({"_id": some_id}),
+        "exact_count": lambda: attendees.count_documents({}),
+        "stored_count": attendees.estimated_document_count,
+        "first_page": lambda: _first_page(attendees),
+        "get_by_id": lambda: attendees.find_one({"_id": some_id}),
     }
 
 
@@ -60,7 +53,7 @@ def rate(call: Callable[[], object], seconds: float, threads: int) -> float:
     return sum(counts) / (time.monotonic() - started)
 
 
-def query_rates(uri: str, db_name: str, seconds: float, threads: list[int]) -> dict[str, float]:
+def query_rates(uri: str, db_name: str, seconds: float, threads: list[int]) -> DatabaseRates:
     """Queries/s of each query the endpoints make, straight from pymongo, the best over THREADS.
 
     One client process: its threads share one GIL, so more threads are not always faster.
@@ -68,10 +61,11 @@ def query_rates(uri: str, db_name: str, seconds: float, threads: list[int]) -> d
     with MongoClient(uri, maxPoolSize=max(threads)) as client:
         attendees = client[db_name]["attendees"]
         some_id = attendees.find_one({}, {"_id": 1})["_id"]
-        return {
+        rates = {
             name: max(rate(call, seconds, count) for count in threads)
             for name, call in queries(attendees, some_id).items()
         }
+        return DatabaseRates(threads=tuple(threads), **rates)
 
 
 def remove_bench_attendees(uri: str, db_name: str) -> int:

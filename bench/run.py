@@ -1,9 +1,8 @@
-"""`python -m bench.run`: start everything once, measure it all, write docs/benchmarks.md.
+"""`python -m bench.run`: measure the chosen parts of the benchmark, write docs/benchmarks.md.
 
-One database (seeded by the backend on its first request) serves both setups: this project's
-stack (nginx -> replicas under granian, started as the image starts them, by
-attendee_directory.serve) and the practice-style one (plain nginx -> `python3 app.py`).
-Every load run is wrk for a fixed time against 127.0.0.1; each figure is the median of repeats.
+A part is one entry of PARTS: a name, a function that measures it (args -> results) and one
+that renders its section of the report (results -> Markdown). The results of every part go to
+results.json in the state directory as well.
 """
 
 import argparse
@@ -11,309 +10,160 @@ import json
 import shutil
 import sys
 import time
-import urllib.request
-from contextlib import ExitStack
-from dataclasses import asdict, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from attendee_directory.config import Settings, default
-
-from local_stack.mongo_server import start_mongo
 from local_stack.nginx import NginxMissing, find_nginx
-from local_stack.processes import free_port
 
-from . import machine, profile, report
-from .database import count_attendees, query_rates, remove_bench_attendees
-from .setups import REPO, FixedNginx, PracticeSetup, ServerConfig, ServerStack
-from .wrk import WARMUP_S, Result, Run, WrkMissing, median, run_wrk, wrk_binary
+from . import containers, containers_report, growth, growth_report, machine, servers, servers_report
+from .compose_stack import engine_problem
+from .format import share, table
+from .setups import REPO
+from .wrk import WrkMissing, wrk_binary
 
-MONGO_DB = default(Settings, "mongo_db")
-# nginx's write limit would answer the create runs with 429s; both its rate and burst are raised.
-NO_WRITE_LIMIT = "100000r/s"
-NO_WRITE_BURST = 100000
-# granian through attendee_directory.serve, with LocalStack's defaults (what `make run` starts).
-SHIPPED = ServerConfig("granian", workers=1, threads=4)
-ALTERNATIVES = [
-    ServerConfig("granian", workers=2, threads=4),  # the container's WEB_CONCURRENCY default
-    ServerConfig("granian", workers=1, threads=16),  # more requests waiting on the database
-    # gunicorn with bench/gunicorn.conf.py, the server the backend shipped with before granian.
-    ServerConfig("gunicorn", workers=1, threads=4),
-    ServerConfig("gunicorn", workers=2, threads=4),
-    ServerConfig("gunicorn", workers=2, threads=1, worker_class="sync"),
-]
-ENDPOINTS = {
-    "whoami": "/api/whoami",
-    "list": "/api/attendees?page=1&per_page=20",
-    "get": "/api/attendees/{id}",
-    "create": "/api/attendees",
+DOCS = REPO / "docs"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the benchmark: how to measure it and how to report it."""
+
+    measure: Callable[[argparse.Namespace], object]
+    render: Callable[[object, Path], str]  # (results, the report's directory) -> Markdown
+
+
+def measure_containers(args: argparse.Namespace) -> object:
+    """The containers part, with its own run length: its four stacks take turns."""
+    return containers.measure(argparse.Namespace(**{**vars(args), "seconds": args.stack_seconds}))
+
+
+PARTS: dict[str, Part] = {
+    "servers": Part(servers.measure, servers_report.render),
+    "growth": Part(growth.measure, growth_report.render),
+    "containers": Part(measure_containers, lambda results, _: containers_report.render(results)),
 }
-
-
-class Runner:
-    """Runs wrk the same way for every section: a warm-up, then interleaved repeats."""
-
-    def __init__(self, seconds: int, repeats: int, mongo_uri: str):
-        self.seconds, self.repeats, self.mongo_uri = seconds, repeats, mongo_uri
-        self.runs = 0
-
-    def measure(self, targets: dict, connections: int, create: bool = False, warm: bool = True):
-        """Median Result per target; targets take turns, in reverse order on odd repeats."""
-        for name, url in targets.items() if warm else ():
-            self._run(url, connections, WARMUP_S, f"warm-{name}" if create else None)
-        runs: dict[str, list] = {name: [] for name in targets}
-        for repeat in range(self.repeats):
-            order = list(targets) if repeat % 2 == 0 else list(reversed(targets))
-            for name in order:
-                tag = f"{name}-c{connections}-r{repeat}" if create else None
-                runs[name].append(self._run(targets[name], connections, self.seconds, tag))
-        return {name: median(results) for name, results in runs.items()}
-
-    def _run(self, url: str, connections: int, seconds: int, create_tag: str | None):
-        """One wrk run; after a create run, its attendees are removed so the data stays the same."""
-        self.runs += 1
-        result = run_wrk(url, connections, seconds, create_tag)
-        if create_tag:
-            remove_bench_attendees(self.mongo_uri, MONGO_DB)
-        return result
+QUICK_PARTS = ["growth", "containers"]
+# Parts that need a Docker engine: left out, with the reason printed, when none answers and the
+# part was not asked for by name.
+NEEDS_DOCKER = {"containers"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """The command line: durations, repeats, connections, replicas and where to write."""
+    """The command line: parts, durations, repeats, connections, replicas and where to write."""
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--parts", help=f"comma-separated, of: {', '.join(PARTS)} (default all)")
     parser.add_argument("--seconds", type=int, default=5, help="length of one wrk run")
+    parser.add_argument("--growth-seconds", type=int, default=3, help="the same, growth part")
+    parser.add_argument("--stack-seconds", type=int, default=3, help="the same, containers part")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median kept)")
+    parser.add_argument("--growth-repeats", type=int, default=1, help="the same, growth part")
     parser.add_argument("--connections", default="16,64", help="comma-separated")
     parser.add_argument("--replicas", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="1 s x 1 run: a smoke test only")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
-    parser.add_argument("--state-dir", type=Path, default=REPO / ".local-stack" / "bench")
     parser.add_argument(
-        "--report-only",
-        type=Path,
-        metavar="RESULTS_JSON",
-        help="measure nothing: write the report again from a saved results.json",
+        "--quick",
+        action="store_true",
+        help=f"a smoke run: {', '.join(QUICK_PARTS)} only unless --parts says otherwise, "
+        f"growth at {', '.join(f'{n:,}' for n in growth.QUICK_SIZES)} only, 1 s x 1 run",
     )
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(n) for n in text.split(",")],
+        help="growth part: the directory sizes (default 48,10000,100000; quick: 48,10000)",
+    )
+    parser.add_argument(
+        "--backend",
+        type=Path,
+        help="growth part: serve the backend package from this directory (e.g. an older "
+        "checkout's backend/) to measure it before a change",
+    )
+    parser.add_argument("--output", type=Path, default=DOCS / "benchmarks.md")
+    parser.add_argument("--state-dir", type=Path, default=REPO / ".local-stack" / "bench")
     args = parser.parse_args(argv)
     if args.quick:
-        args.seconds, args.repeats = 1, 1
+        args.seconds = args.growth_seconds = args.stack_seconds = 1
+        args.repeats = args.growth_repeats = 1
     args.connections = [int(n) for n in args.connections.split(",")]
+    default = QUICK_PARTS if args.quick else list(PARTS)
+    if not args.parts and (problem := engine_problem()):
+        print(f"bench: leaving out {', '.join(sorted(NEEDS_DOCKER))}: {problem}", flush=True)
+        default = [name for name in default if name not in NEEDS_DOCKER]
+    args.parts = args.parts.split(",") if args.parts else default
+    unknown = set(args.parts) - set(PARTS)
+    if unknown:
+        parser.error(f"unknown part(s): {', '.join(sorted(unknown))}; known: {', '.join(PARTS)}")
     return args
 
 
-def first_id(url: str) -> str:
-    """Ask the list endpoint once (the backend seeds an empty database then); return an id."""
-    address = f"{url}/api/attendees?per_page=1"
-    with urllib.request.urlopen(address, timeout=30) as response:  # noqa: S310 (loopback only)
-        return json.load(response)["items"][0]["id"]
+def header(args, started_at: str, wall_seconds: float, facts: dict, cpu: dict) -> str:
+    """The report's title, provenance and the machine it ran on."""
+    when = datetime.fromisoformat(started_at).strftime("%Y-%m-%d %H:%M UTC")
+    rows = [[name, str(value)] for name, value in facts.items()]
+    rows.append(["CPU used by the benchmark's processes", share(cpu["bench"])])
+    rows.append(["CPU used by other processes during the run", share(cpu["others"])])
+    command = "make bench" + (" ARGS=--quick" if args.quick else "")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{command}` (`python -m bench.run`, parts: {', '.join(args.parts)}) "
+        f"from measurements taken on {when} in {wall_seconds / 60:.1f} minutes. Every number "
+        "below is written by that script from that run; rerun it to refresh this file.",
+        "",
+        "## Machine",
+        "",
+        *table(["what", "value"], rows),
+        "",
+        "The load generator (wrk) runs on the same cores as nginx, the backend processes and "
+        "the database, so every figure is what the whole machine achieves with all of them "
+        "competing for the CPU. CPU shares are of the machine's capacity over the whole run.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
-def endpoint_table(runner, args, setups: dict, endpoints: list[str]) -> dict:
-    """Ours vs practice-style for ENDPOINTS, at each connection count."""
-    some_id = first_id(setups["ours"].url)
-    table = {}
-    for endpoint in endpoints:
-        path = ENDPOINTS[endpoint].format(id=some_id)
-        for connections in args.connections:
-            targets = {name: setup.url + path for name, setup in setups.items()}
-            print(f"  {endpoint} at {connections} connections ...", flush=True)
-            table[f"{endpoint}@{connections}"] = runner.measure(
-                targets,
-                connections,
-                create=endpoint == "create",
-                warm=connections == args.connections[0],  # once per endpoint is enough
-            )
-    return table
-
-
-def ceilings(runner, args, stacks: ExitStack, state: Path, mongo_uri: str) -> dict:
-    """nginx answering a fixed 200, and a bare WSGI hello-world on one replica, directly."""
-    nginx = stacks.enter_context(FixedNginx(state / "fixed-200"))
-    hello = stacks.enter_context(
-        ServerStack(
-            state_dir=state / "hello",
-            replicas=1,
-            port=free_port(),
-            mongo_uri=mongo_uri,
-            config=SHIPPED,
-            app="bench.hello:app",
-            extra_env={"PYTHONPATH": str(REPO)},
-        )
-    )
-    targets = {"nginx": nginx.url + "/", "hello": hello.replica_url() + "/"}
-    return runner.measure(targets, max(args.connections))
-
-
-def proxy_cost(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> dict:
-    """Through nginx to the replicas vs straight to one replica with all their workers."""
-    total = ServerConfig(SHIPPED.server, SHIPPED.workers * args.replicas, SHIPPED.threads)
-    direct = stacks.enter_context(
-        ServerStack(
-            state_dir=state / "direct",
-            replicas=1,
-            port=free_port(),
-            mongo_uri=ours.mongo_uri,
-            config=total,
-        )
-    )
-    costs = {"config": total.label}
-    for endpoint in ("list", "whoami"):
-        path = ENDPOINTS[endpoint]
-        targets = {"nginx": ours.url + path, "direct": direct.replica_url() + path}
-        costs[endpoint] = runner.measure(targets, max(args.connections), warm=endpoint == "list")
-    return costs
-
-
-def server_comparison(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> dict:
-    """The same stack under each WSGI server configuration, all running, measured in turns."""
-    urls = {SHIPPED.label: ours.url}
-    for config in ALTERNATIVES:
-        stack = ServerStack(
-            state_dir=state / "servers" / config.label.replace(" ", "-"),
-            replicas=args.replicas,
-            port=free_port(),
-            mongo_uri=ours.mongo_uri,
-            config=config,
-        )
-        urls[config.label] = stacks.enter_context(stack).url
-    comparison = {}
-    for endpoint in ("whoami", "list"):
-        print(f"  {endpoint} under {len(urls)} server configurations ...", flush=True)
-        targets = {label: url + ENDPOINTS[endpoint] for label, url in urls.items()}
-        warm = endpoint == "whoami"  # the first endpoint warms each stack for both
-        comparison[endpoint] = runner.measure(targets, max(args.connections), warm=warm)
-    return comparison
-
-
-def profiles(args, state: Path, ours: ServerStack, database_pid: int | None) -> dict:
-    """py-spy on one replica (and on the database) while wrk loads list, then whoami."""
-    seconds = max(4, args.seconds)
-    found = {}
-    for endpoint in ("list", "whoami"):
-        time.sleep(1)  # requests still in flight from the last load finish first
-        targets = {"replica": (ours.backends[0].process.pid, "attendee_directory")}
-        if endpoint == "list" and database_pid is not None:
-            targets["database"] = (database_pid, "nx_27017")
-        recordings = {}
-        for name, (pid, _) in targets.items():
-            output = state / "profiles" / f"{endpoint}-{name}.txt"
-            output.parent.mkdir(parents=True, exist_ok=True)
-            recordings[name] = (profile.start_recording(pid, seconds, output), output)
-        time.sleep(0.5)  # py-spy attaches before the load starts
-        load = run_wrk(ours.url + ENDPOINTS[endpoint], max(args.connections), seconds)
-        for name, (process, output) in recordings.items():
-            profile.finish_recording(process, output)
-            found[f"{endpoint}@{name}"] = profile.summarize(output, targets[name][1])
-        found[f"{endpoint}@load"] = load
-    return found
+def _plain(value: object) -> object:
+    """JSON for the dataclasses in the results."""
+    if is_dataclass(value):
+        return asdict(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Start the database and every setup, run each section, write the report; stop it all."""
+    """Measure each chosen part in turn, then write the report and results.json."""
     args = parse_args(argv)
-    if args.report_only:
-        results = load_results(args.report_only)
-        args.output.write_text(report.render(results, report_only=True))
-        print(
-            f"bench: wrote {args.output} from {args.report_only} "
-            f"(measured {results['measured_at']})",
-            flush=True,
-        )
-        return 0
-    started = time.monotonic()
-    measured_at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         wrk_binary()
         find_nginx()
     except (WrkMissing, NginxMissing) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    state = args.state_dir
-    shutil.rmtree(state, ignore_errors=True)
-    results: dict = {"measured_at": measured_at, "args": {k: str(v) for k, v in vars(args).items()}}
-    results["connections"] = args.connections
-    results["load_before"] = machine.load_average()
+    started, started_at = time.monotonic(), datetime.now(UTC).isoformat(timespec="seconds")
+    shutil.rmtree(args.state_dir, ignore_errors=True)
+    args.state_dir.mkdir(parents=True)
     usage = machine.CpuUsage()
-    with ExitStack() as stacks:
-        print(f"bench: starting the database and both setups under {state} ...", flush=True)
-        database = start_mongo(state / "db")
-        stacks.callback(database.stop)
-        results["machine"] = machine.describe(database.kind)
-        common = {"replicas": args.replicas, "mongo_uri": database.uri}
-        common |= {"write_rate": NO_WRITE_LIMIT, "write_burst": NO_WRITE_BURST}
-        ours = stacks.enter_context(
-            ServerStack(state_dir=state / "ours", port=free_port(), config=SHIPPED, **common)
-        )
-        first_id(ours.url)  # seeds the database before the practice-style setup reads it
-        results["seeded"] = count_attendees(database.uri, MONGO_DB)
-        practice = stacks.enter_context(
-            PracticeSetup(state / "practice", database.uri, MONGO_DB, args.replicas)
-        )
-        runner = Runner(args.seconds, args.repeats, database.uri)
-        setups = {"ours": ours, "practice": practice}
-        print("bench: endpoints, ours vs practice-style", flush=True)
-        reads = endpoint_table(runner, args, setups, ["whoami", "list", "get"])
-        print("bench: ceilings, proxy cost, WSGI servers", flush=True)
-        results["ceilings"] = ceilings(runner, args, stacks, state, database.uri)
-        results["proxy"] = proxy_cost(runner, args, stacks, state, ours)
-        results["servers"] = server_comparison(runner, args, stacks, state, ours)
-        print("bench: the database's own rate, then profiles", flush=True)
-        # One client thread, and as many as the stack's replicas have worker threads: the best.
-        threads = [1, args.replicas * SHIPPED.workers * SHIPPED.threads]
-        results["db_threads"] = threads
-        seconds = min(1, args.seconds)
-        results["db_rates"] = query_rates(database.uri, MONGO_DB, seconds, threads)
-        try:
-            # Only the Python stand-in can be sampled by py-spy; mongod is not a Python process.
-            nx_pid = database.process.pid if database.kind == "nx-27017" else None
-            results["profiles"] = profiles(args, state, ours, nx_pid)
-        except profile.ProfilerUnavailable as exc:
-            results["profiles"] = {"error": str(exc)}
-        # Creates last: the stand-in's count slows down for good after many inserts and deletes.
-        print("bench: creates, ours vs practice-style", flush=True)
-        results["endpoints"] = {**reads, **endpoint_table(runner, args, setups, ["create"])}
-        results["wrk_runs"] = runner.runs
-    results["load_after"] = machine.load_average()
-    results["cpu"] = usage.finish()
-    results["wall_seconds"] = time.monotonic() - started
-    results["shipped"] = SHIPPED.label
-    (state / "results.json").write_text(json.dumps(results, indent=1, default=_plain))
+    load_before = machine.load_average()
+    measured = {name: PARTS[name].measure(args) for name in args.parts}
+    facts = machine.describe(_database_kind(measured))
+    facts["load average (1/5/15 min), before"] = load_before
+    facts["load average (1/5/15 min), after"] = machine.load_average()
+    wall = time.monotonic() - started
+    saved = {"started_at": started_at, "wall_seconds": wall, "parts": measured}
+    (args.state_dir / "results.json").write_text(json.dumps(saved, indent=1, default=_plain))
+    sections = [header(args, started_at, wall, facts, usage.finish())]
+    sections += [
+        PARTS[name].render(results, args.output.parent) for name, results in measured.items()
+    ]
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report.render(results))
-    print(f"bench: wrote {args.output} in {results['wall_seconds']:.0f} s", flush=True)
+    args.output.write_text("\n".join(sections))
+    print(f"bench: wrote {args.output} in {wall:.0f} s", flush=True)
     return 0
 
 
-def load_results(path: Path) -> dict:
-    """A saved results.json with its measurements as Result and Profile objects again.
-
-    Results from before runs recorded when they measured get the file's modification time (the
-    end of that run), marked as such in `measured_at_source`.
-    """
-
-    def revive(node: object) -> object:
-        if isinstance(node, dict):
-            node = {key: revive(value) for key, value in node.items()}
-            for kind in (Run, Result, profile.Profile):
-                if node.keys() == {f.name for f in fields(kind)}:
-                    return kind(**node)
-        elif isinstance(node, list):
-            return [revive(item) for item in node]
-        return node
-
-    results = revive(json.loads(path.read_text()))
-    if "measured_at" not in results:
-        written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        results["measured_at"] = written.isoformat(timespec="seconds")
-        results["measured_at_source"] = "mtime"
-    return results
-
-
-def _plain(value: object) -> object:
-    """JSON for the dataclasses in the results."""
-    if isinstance(value, Run | Result | profile.Profile):
-        return asdict(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+def _database_kind(measured: dict) -> str:
+    """Which database server the parts ran against (each part starts its own)."""
+    if "growth" in measured:
+        return measured["growth"].database
+    return measured.get("servers", {}).get("database", "unknown")
 
 
 if __name__ == "__main__":

@@ -50,13 +50,6 @@ class ServerConfig:
         """How a replica under this configuration is started, in Markdown."""
         return LAUNCHERS[self.server]
 
-    @classmethod
-    def from_label(cls, label: str) -> "ServerConfig":
-        """The configuration that LABEL names (results.json keeps labels)."""
-        server, kind, size = label.split()
-        workers, threads = (int(n) for n in size.split("x"))
-        return cls(server, workers, threads, "gthread" if server == "granian" else kind)
-
 
 @dataclass
 class ServerStack(LocalStack):

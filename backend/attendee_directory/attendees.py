@@ -6,7 +6,6 @@ version in quotes (`"3"`); PUT, PATCH and DELETE honour If-Match with it.
 """
 
 import math
-import re
 from datetime import UTC, datetime
 
 from bson import ObjectId
@@ -16,16 +15,16 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from . import idempotency
+from . import idempotency, keyset, search
 from .collection_names import ATTENDEES
 from .db import get_db
 from .errors import ApiError
 from .requests_json import validated
 from .schemas import AttendeeIn, AttendeePatch, ListQuery, field_errors
+from .search import SEARCH_KEY, search_words
 
 bp = Blueprint("attendees", __name__, url_prefix="/api/attendees")
 
-SEARCH_FIELDS = ("full_name", "university", "major")
 # A conditional write loses only when another write lands between its read and its update,
 # and each loss is another request's success, so among N concurrent writers one loses at most
 # N - 1 times; this bounds the loop for any realistic N.
@@ -117,43 +116,63 @@ def _duplicate_email(email: str) -> ApiError:
 def _list_query() -> ListQuery:
     """Validate the list's query parameters: 400 names every offending parameter."""
     try:
-        return ListQuery.model_validate(request.args.to_dict())
+        query = ListQuery.model_validate(request.args.to_dict())
     except ValidationError as exc:
         raise ApiError(
             400, "invalid_query", "some query parameters are invalid", field_errors(exc)
         ) from None
+    if query.after is not None and query.page != 1:
+        raise ApiError(
+            400,
+            "invalid_query",
+            "some query parameters are invalid",
+            {"after": "use either page or after, not both"},
+        )
+    return query
 
 
 @bp.get("")
 def list_attendees() -> Response:
     """List attendees, one page at a time, optionally filtered by a search term and sorted."""
     query = _list_query()
-    criteria: dict = {}
-    if query.q.strip():
-        # The term is escaped, so it matches literally and cannot inject a pattern.
-        pattern = {"$regex": re.escape(query.q.strip()), "$options": "i"}
-        criteria = {"$or": [{field: pattern} for field in SEARCH_FIELDS]}
+    criteria = search.criteria(query.q)
     direction = ASCENDING if query.order == "asc" else DESCENDING
     collection = get_db()[ATTENDEES]
-    # Unfiltered, the total is the collection's size, which the server keeps as metadata:
-    # estimated_document_count reads it, while count_documents runs an aggregation over every
-    # document (the most expensive query of the page; see docs/benchmarks.md).
-    total = (
-        collection.count_documents(criteria) if criteria else collection.estimated_document_count()
-    )
-    cursor = (
-        collection.find(criteria)
-        .sort([(query.sort, direction), ("_id", direction)])
-        .skip((query.page - 1) * query.per_page)
-        .limit(query.per_page)
-    )
+    total, exact = _count(collection, criteria)
+    if query.after is not None:
+        found = keyset.page_after(
+            collection, criteria, query.sort, query.order, query.after, query.per_page
+        )
+    else:
+        found = list(
+            collection.find(criteria)
+            .sort([(query.sort, direction), ("_id", direction)])
+            .skip((query.page - 1) * query.per_page)
+            .limit(query.per_page)
+        )
+    full = len(found) == query.per_page
     return jsonify(
-        items=[to_json(doc) for doc in cursor],
+        items=[to_json(doc) for doc in found],
+        next_after=keyset.encode(query.sort, query.order, found[-1]) if full else None,
         total=total,
+        total_exact=exact,
         page=query.page,
         per_page=query.per_page,
         pages=math.ceil(total / query.per_page),
     )
+
+
+def _count(collection: Collection, criteria: dict) -> tuple[int, bool]:
+    """How many attendees match CRITERIA, and whether that is exact (not the COUNT_CAP floor)."""
+    if not criteria:
+        # Unfiltered, the total is the collection's size, which the server keeps as metadata:
+        # estimated_document_count reads it, while count_documents runs an aggregation over
+        # every document (the most expensive query of the page; see docs/benchmarks.md).
+        return collection.estimated_document_count(), True
+    # A search stops counting at search.COUNT_CAP + 1 ids: a common word matches a large share of a
+    # big directory, and counting all of it costs more than the page itself.
+    found = len(list(collection.find(criteria, {"_id": 1}).limit(search.COUNT_CAP + 1)))
+    return min(found, search.COUNT_CAP), found <= search.COUNT_CAP
 
 
 @bp.get("/<attendee_id>")
@@ -170,10 +189,11 @@ def _location(attendee_id: ObjectId) -> str:
     return url_for("attendees.get_attendee", attendee_id=str(attendee_id))
 
 
-def _new_attendee(attendee_id: ObjectId, fields: dict) -> dict:
-    """The document stored for a new attendee: version 1, created and updated now."""
-    now = datetime.now(UTC)
-    return {"_id": attendee_id, **fields, "version": 1, "created_at": now, "updated_at": now}
+def new_attendee(attendee_id: ObjectId, fields: dict, now: datetime | None = None) -> dict:
+    """The document stored for a new attendee: version 1, created and updated NOW (or now)."""
+    now = now or datetime.now(UTC)
+    doc = {"_id": attendee_id, **fields, "version": 1, "created_at": now, "updated_at": now}
+    return {**doc, SEARCH_KEY: search_words(doc)}
 
 
 @bp.post("")
@@ -186,7 +206,7 @@ def create_attendee() -> tuple:
     fields = validated(AttendeeIn).model_dump()
     if key is not None:
         return _create_once(key, fields)
-    doc = _new_attendee(ObjectId(), fields)
+    doc = new_attendee(ObjectId(), fields)
     try:
         get_db()[ATTENDEES].insert_one(doc)
     except DuplicateKeyError:
@@ -202,7 +222,7 @@ def _create_once(key: str, fields: dict) -> tuple:
     held = idempotency.reserve(database, key, idempotency.fingerprint(fields), lifetime)
     if held.outcome is not None:
         return _replay(held.outcome, fields)
-    doc = _new_attendee(held.attendee_id, fields)
+    doc = new_attendee(held.attendee_id, fields)
     replayed = False
     try:
         database[ATTENDEES].insert_one(doc)
@@ -274,6 +294,9 @@ def _update(attendee_id: str, changes: dict) -> tuple:
     for _ in range(WRITE_ATTEMPTS):
         read = _current(collection, oid, attendee_id)
         version = version_of(read) + 1
+        # The search key follows the fields it is made of; the write is conditional on the
+        # version read, so READ plus CHANGES is exactly the attendee as it will be stored.
+        changes = {**changes, SEARCH_KEY: search_words({**read, **changes})}
         try:
             # update_one, not find_one_and_update: nx-27017 reports no duplicate key for the
             # latter. $currentDate stamps the time with the server's clock (the same for every

@@ -130,7 +130,7 @@ class ServerSettings(_Environment):
     port: int = Field(5000, ge=1)
     # Worker processes; each builds its own app and MongoClient. One per replica: on 2 cores with
     # 2 replicas a second worker scored no higher and cost ~45 MiB more per replica
-    # (docs/benchmarks-containers.md); raise it on a bigger machine with fewer replicas.
+    # (docs/benchmarks.md, "Containers"); raise it on a bigger machine with fewer replicas.
     web_concurrency: int = Field(1, ge=1)
     # Threads per worker that run requests (Flask and pymongo block).
     web_threads: int = Field(4, ge=1)

@@ -21,6 +21,9 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from .keyset import MAX_CURSOR_LENGTH
+from .search import COUNT_CAP
+
 YEAR_MIN = 1950
 YEAR_MAX = 2010
 SORT_FIELDS = ("full_name", "year_of_birth", "university", "major", "email", "created_at")
@@ -219,7 +222,16 @@ class AttendeePage(BaseModel):
     """One page of the attendee list, with the total count for pagination."""
 
     items: list[Attendee]
-    total: int = Field(ge=0)
+    total: int = Field(
+        ge=0,
+        description=f"Matching attendees; with a search, at most {COUNT_CAP} (see total_exact)",
+    )
+    next_after: str | None = Field(
+        description="Pass as `after` for the page that follows; null when this page is the last"
+    )
+    total_exact: bool = Field(
+        description=f"false when a search matched more than {COUNT_CAP}: total is then {COUNT_CAP}"
+    )
     page: int = Field(ge=1)
     per_page: int = Field(ge=1)
     pages: int = Field(ge=0)
@@ -242,9 +254,30 @@ class ListQuery(BaseModel):
 
     page: QueryInt = Field(1, ge=1, le=100_000)
     per_page: QueryInt = Field(20, ge=1, le=100)
-    q: str = Field("", max_length=100, description="Search in name, university and major")
+    q: str = Field(
+        "",
+        max_length=100,
+        description=(
+            "Search: every word of q begins a word of the name, university or major, "
+            "ignoring case and diacritics (`nguyen` finds Nguyễn)"
+        ),
+    )
     sort: Literal[SORT_FIELDS] = "full_name"  # type: ignore[valid-type]
     order: Literal["asc", "desc"] = "asc"
+    # Documented as a plain string: a query parameter is absent, never null.
+    after: Annotated[
+        str | None,
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_LENGTH}),
+    ] = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CURSOR_LENGTH,
+        description=(
+            "Keyset pagination for API clients: the next_after of the previous response, with "
+            "the same q, sort and order. The page starts right after that response's last "
+            "attendee, at the same cost at any depth; page must then be 1 (or absent)."
+        ),
+    )
 
 
 class Error(BaseModel):

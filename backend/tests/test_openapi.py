@@ -30,6 +30,7 @@ def test_openapi_document_comes_from_the_request_schemas(client):
         "q",
         "sort",
         "order",
+        "after",
     }
 
 

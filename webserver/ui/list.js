@@ -62,8 +62,10 @@ export function renderList(page) {
   $("rows").replaceChildren(...rows);
 
   const noun = page.total === 1 ? "attendee" : "attendees";
+  // A search stops counting at a cap (total_exact false): the total is then a floor.
+  const count = page.total_exact === false ? `${page.total}+` : `${page.total}`;
   $("summary").textContent = state.query.q.trim()
-    ? `${page.total} ${noun} matching “${state.query.q.trim()}”`
+    ? `${count} ${noun} matching “${state.query.q.trim()}”`
     : `${page.total} ${noun}`;
   const pages = Math.max(page.pages, 1);
   $("page-info").textContent = `Page ${Math.min(page.page, pages)} of ${pages}`;
