@@ -13,6 +13,7 @@ from .collection_names import ATTENDEES
 from .schemas import SORT_FIELDS
 from .search import SEARCH_KEY, search_words
 from .seed import seed_once
+from .standin import is_standin
 
 log = logging.getLogger(__name__)
 BACKFILL_BATCH = 500  # updates per bulk_write while back-filling the search key
@@ -56,11 +57,6 @@ def _create_sort_index(attendees: Collection, field: str) -> None:
     else:
         keys = [(field, ASCENDING), ("_id", ASCENDING)]
         attendees.create_index(keys, name=sort_index_name(field))
-
-
-def is_standin(database: Database) -> bool:
-    """Whether DATABASE is served by nx-27017, which reports no server version."""
-    return "version" not in database.client.server_info()
 
 
 def backfill_search_key(attendees: Collection) -> int:

@@ -2,10 +2,11 @@
 indexes that serve every sort."""
 
 from attendee_directory.attendees import new_attendee
-from attendee_directory.bootstrap import is_standin, prepare, sort_index_name
+from attendee_directory.bootstrap import prepare, sort_index_name
 from attendee_directory.collection_names import ATTENDEES
 from attendee_directory.schemas import SORT_FIELDS, AttendeePage
 from attendee_directory.search import COUNT_CAP, SEARCH_KEY, fold
+from attendee_directory.standin import is_standin
 from bson import ObjectId
 from pymongo import MongoClient
 
