@@ -209,7 +209,7 @@ def bring_up(entry: Entry) -> None:
     result.mem_limits = mem_limits(stack)
     if not result.practice:
         env = dict(item.split("=", 1) for item in stack.containers("backend")[0]["Config"]["Env"])
-        result.workers, result.threads = (int(env[name]) for name in SETTING_NAMES)
+        result.workers, result.threads = (setting_value(env, name) for name in SETTING_NAMES)
 
 
 def interleaved(entries: list[Entry], args, endpoints: list[str]) -> None:
@@ -269,11 +269,13 @@ def shipped_setting(files: list[Path]) -> tuple[int, int]:
     """The workers and threads per replica that the compose files give; empty is serve.py's."""
     config = json.loads(Stack(files, 0).compose("config", "--format", "json").stdout)
     environment = config["services"]["backend"]["environment"]
-    workers, threads = (
-        int(environment.get(name) or default(ServerSettings, name.lower()))
-        for name in SETTING_NAMES
-    )
+    workers, threads = (setting_value(environment, name) for name in SETTING_NAMES)
     return workers, threads
+
+
+def setting_value(environment: dict, name: str) -> int:
+    """A server setting as the replica reads it: unset or empty is serve.py's default."""
+    return int(environment.get(name) or default(ServerSettings, name.lower()))
 
 
 def plan(args, files: dict[str, list[Path]]) -> list[Entry]:
