@@ -1,8 +1,8 @@
 """`python -m bench.run`: measure the chosen parts of the benchmark, write docs/benchmarks.md.
 
 A part is one entry of PARTS: a name, a function that measures it (args -> results) and one
-that renders its section of the report (results -> Markdown). The results of every part go to
-results.json in the state directory as well.
+that renders its section of the report (results -> Markdown), typed so that both agree on the
+part's results. The results of every part go to results.json in the state directory as well.
 """
 
 import argparse
@@ -14,35 +14,66 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 from local_stack.nginx import NginxMissing, find_nginx
 
 from . import containers, containers_report, growth, growth_report, machine, servers, servers_report
 from .compose_stack import engine_problem
 from .format import share, table
+from .servers_results import ServersResults
 from .setups import REPO
 from .wrk import WrkMissing, wrk_binary
 
 DOCS = REPO / "docs"
 
 
+ResultsT = TypeVar("ResultsT")
+
+
 @dataclass(frozen=True)
-class Part:
+class Measured:
+    """A part's results, and its section of the report drawn from them."""
+
+    results: object  # a dataclass, for results.json
+    render: Callable[[Path], str]  # the report's directory -> Markdown
+
+
+class Measurable(Protocol):
+    """Anything in PARTS: measures itself, keeping its results and their renderer together."""
+
+    def run(self, args: argparse.Namespace) -> Measured:
+        """Measure the part; its results and how to render them."""
+        ...
+
+
+@dataclass(frozen=True)
+class Part(Generic[ResultsT]):
     """One part of the benchmark: how to measure it and how to report it."""
 
-    measure: Callable[[argparse.Namespace], object]
-    render: Callable[[object, Path], str]  # (results, the report's directory) -> Markdown
+    measure: Callable[[argparse.Namespace], ResultsT]
+    render: Callable[[ResultsT, Path], str]  # (results, the report's directory) -> Markdown
+
+    def run(self, args: argparse.Namespace) -> Measured:
+        """Measure the part; its results bound to its own renderer."""
+        results = self.measure(args)
+        return Measured(results, lambda report_dir: self.render(results, report_dir))
 
 
-def measure_containers(args: argparse.Namespace) -> object:
+def measure_containers(args: argparse.Namespace) -> containers.Results:
     """The containers part, with its own run length: its four stacks take turns."""
     return containers.measure(argparse.Namespace(**{**vars(args), "seconds": args.stack_seconds}))
 
 
-PARTS: dict[str, Part] = {
+def render_containers(results: containers.Results, _report_dir: Path) -> str:
+    """The containers part's section (it writes no files next to the report)."""
+    return containers_report.render(results)
+
+
+PARTS: dict[str, Measurable] = {
     "servers": Part(servers.measure, servers_report.render),
     "growth": Part(growth.measure, growth_report.render),
-    "containers": Part(measure_containers, lambda results, _: containers_report.render(results)),
+    "containers": Part(measure_containers, render_containers),
 }
 QUICK_PARTS = ["growth", "containers"]
 # Parts that need a Docker engine: left out, with the reason printed, when none answers and the
@@ -96,7 +127,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def header(args, started_at: str, wall_seconds: float, facts: dict, cpu: dict) -> str:
+def header(
+    args: argparse.Namespace,
+    started_at: str,
+    wall_seconds: float,
+    facts: dict[str, str],
+    cpu: dict[str, float],
+) -> str:
     """The report's title, provenance and the machine it ran on."""
     when = datetime.fromisoformat(started_at).strftime("%Y-%m-%d %H:%M UTC")
     rows = [[name, str(value)] for name, value in facts.items()]
@@ -123,7 +160,7 @@ def header(args, started_at: str, wall_seconds: float, facts: dict, cpu: dict) -
 
 def _plain(value: object) -> object:
     """JSON for the dataclasses in the results."""
-    if is_dataclass(value):
+    if is_dataclass(value) and not isinstance(value, type):
         return asdict(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
@@ -142,28 +179,29 @@ def main(argv: list[str] | None = None) -> int:
     args.state_dir.mkdir(parents=True)
     usage = machine.CpuUsage()
     load_before = machine.load_average()
-    measured = {name: PARTS[name].measure(args) for name in args.parts}
+    measured = {name: PARTS[name].run(args) for name in args.parts}
     facts = machine.describe(_database_kind(measured))
     facts["load average (1/5/15 min), before"] = load_before
     facts["load average (1/5/15 min), after"] = machine.load_average()
     wall = time.monotonic() - started
-    saved = {"started_at": started_at, "wall_seconds": wall, "parts": measured}
+    parts = {name: part.results for name, part in measured.items()}
+    saved = {"started_at": started_at, "wall_seconds": wall, "parts": parts}
     (args.state_dir / "results.json").write_text(json.dumps(saved, indent=1, default=_plain))
     sections = [header(args, started_at, wall, facts, usage.finish())]
-    sections += [
-        PARTS[name].render(results, args.output.parent) for name, results in measured.items()
-    ]
+    sections += [part.render(args.output.parent) for part in measured.values()]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(sections))
     print(f"bench: wrote {args.output} in {wall:.0f} s", flush=True)
     return 0
 
 
-def _database_kind(measured: dict) -> str:
+def _database_kind(measured: dict[str, Measured]) -> str:
     """Which database server the parts ran against (each part starts its own)."""
-    if "growth" in measured:
-        return measured["growth"].database
-    return measured.get("servers", {}).get("database", "unknown")
+    for name in ("growth", "servers"):
+        results = measured[name].results if name in measured else None
+        if isinstance(results, growth.GrowthResults | ServersResults):
+            return results.database
+    return "unknown"
 
 
 if __name__ == "__main__":
