@@ -53,7 +53,10 @@ def engine_problem() -> str | None:
 
 def to_bytes(text: str) -> float:
     """'12.5MiB' (docker stats' unit style) as bytes."""
-    number, unit = re.fullmatch(r"([\d.]+)\s*([A-Za-z]+)", text.strip()).groups()
+    match = re.fullmatch(r"([\d.]+)\s*([A-Za-z]+)", text.strip())
+    if match is None:
+        raise ValueError(f"not a size: {text!r}")
+    number, unit = match.groups()
     return float(number) * UNITS[unit.lower()]
 
 

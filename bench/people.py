@@ -62,7 +62,8 @@ def attendees(count: int, seed: int = SEED) -> Iterator[dict]:
     """COUNT attendee documents, the same ones for the same SEED."""
     rng = random.Random(seed)  # noqa: S311 (reproducible test data, not secrets)
     families, weights = list(FAMILY_NAMES), list(FAMILY_NAMES.values())
-    genders, gender_weights = zip(*GENDERS, strict=True)
+    genders = [gender for gender, _ in GENDERS]
+    gender_weights = [weight for _, weight in GENDERS]
     for number in range(count):
         gender = rng.choices(genders, gender_weights)[0]
         names_of = "female" if gender == "other" and rng.random() < 0.5 else gender

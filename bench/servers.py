@@ -197,7 +197,7 @@ def profiles(args, state: Path, ours: ServerStack, database_pid: int | None) -> 
     found = Profiles()
     for endpoint in ("list", "whoami"):
         time.sleep(1)  # requests still in flight from the last load finish first
-        targets = {"replica": (ours.backends[0].process.pid, "attendee_directory")}
+        targets = {"replica": (ours.backends[0].running().pid, "attendee_directory")}
         if endpoint == "list" and database_pid is not None:
             targets["database"] = (database_pid, "nx_27017")
         recordings = {}
@@ -251,6 +251,7 @@ def measure(args) -> ServersResults:
         results.database_rates = query_rates(database.uri, MONGO_DB, seconds, threads)
         try:
             # Only the Python stand-in can be sampled by py-spy; mongod is not a Python process.
+            assert database.process is not None  # start_mongo started it, here
             nx_pid = database.process.pid if database.kind == "nx-27017" else None
             results.profiles = profiles(args, state, ours, nx_pid)
         except profile.ProfilerUnavailable as exc:

@@ -7,6 +7,7 @@ is stopped when its `with` block ends.
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from string import Template
 
@@ -70,6 +71,7 @@ class ServerStack(LocalStack):
 
     def replica_command(self) -> list[str]:
         """granian with the shipped launcher serving APP, or gunicorn for comparison."""
+        assert self.config is not None  # __post_init__ fills it in
         if self.config.server == "gunicorn":
             return [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), self.app]
         return [*super().replica_command(), self.app]
@@ -121,7 +123,7 @@ class PracticeSetup:
                 self.processes.append(start([sys.executable, str(PRACTICE_APP)], log, env))
             for port, process in zip(ports, self.processes, strict=True):
                 url = f"http://127.0.0.1:{port}/api/whoami"
-                wait_until(lambda u=url: http_ok(u), timeout=30, what=url, process=process)
+                wait_until(partial(http_ok, url), timeout=30, what=url, process=process)
             servers = "\n".join(f"        server 127.0.0.1:{port};" for port in ports)
             config = render_nginx(
                 "practice-nginx.conf.template",
@@ -168,5 +170,6 @@ class FixedNginx:
         self.process = start_nginx(config, f"{self.url}/")
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
+        assert self.process is not None  # __enter__ started it
         stop(self.process)

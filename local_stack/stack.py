@@ -10,6 +10,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from attendee_directory.config import ServerSettings, Settings, default
 
@@ -74,7 +75,7 @@ class LocalStack:
         """Where every process of the stack writes its log."""
         return self.state_dir / "logs"
 
-    def start(self) -> "LocalStack":
+    def start(self) -> Self:
         """Start the database, the replicas and nginx, each waited for; stop all on failure."""
         nginx_binary = nginx.find_nginx()
         _refuse_busy_port(self.port)
@@ -198,7 +199,7 @@ class LocalStack:
             lines.insert(-1, f"prometheus: {self.prometheus.describe()}")
         return "\n".join(lines)
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info) -> None:
