@@ -9,6 +9,8 @@ from pymongo.collection import Collection
 
 from .servers_results import DatabaseRates
 
+Document = dict[str, object]  # a MongoDB document as pymongo returns it
+
 BENCH_EMAIL = r"@bench\.example\.org$"  # what bench/wrk.lua's creates end with
 
 
@@ -58,9 +60,12 @@ def query_rates(uri: str, db_name: str, seconds: float, threads: list[int]) -> D
 
     One client process: its threads share one GIL, so more threads are not always faster.
     """
-    with MongoClient(uri, maxPoolSize=max(threads)) as client:
+    client: MongoClient[Document] = MongoClient(uri, maxPoolSize=max(threads))
+    with client:
         attendees = client[db_name]["attendees"]
-        some_id = attendees.find_one({}, {"_id": 1})["_id"]
+        first = attendees.find_one({}, {"_id": 1})
+        assert first is not None, "the stack seeds the database before its rates are taken"
+        some_id = first["_id"]
         rates = {
             name: max(rate(call, seconds, count) for count in threads)
             for name, call in queries(attendees, some_id).items()
@@ -70,7 +75,8 @@ def query_rates(uri: str, db_name: str, seconds: float, threads: list[int]) -> D
 
 def remove_bench_attendees(uri: str, db_name: str) -> int:
     """Delete the attendees that the create runs added, so every run sees the same data."""
-    with MongoClient(uri) as client:
+    client: MongoClient[Document] = MongoClient(uri)
+    with client:
         return (
             client[db_name]["attendees"]
             .delete_many({"email": {"$regex": BENCH_EMAIL}})
@@ -80,5 +86,6 @@ def remove_bench_attendees(uri: str, db_name: str) -> int:
 
 def count_attendees(uri: str, db_name: str) -> int:
     """How many attendees the database holds."""
-    with MongoClient(uri) as client:
+    client: MongoClient[Document] = MongoClient(uri)
+    with client:
         return client[db_name]["attendees"].count_documents({})

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 from attendee_directory import keyset, search
 from attendee_directory.collection_names import ATTENDEES, META
@@ -26,7 +27,7 @@ from pymongo.collection import Collection
 from local_stack.mongo_server import start_mongo
 from local_stack.processes import free_port
 
-from .database import remove_bench_attendees
+from .database import Document, remove_bench_attendees
 from .people import bulk_insert
 from .setups import ServerConfig, ServerStack
 from .wrk import Result, median, run_wrk
@@ -43,8 +44,17 @@ DRAIN_TIMEOUT_S = 900  # the slowest backlog seen: 16 searches of several second
 DEEP = "deep page (page=500 at 100,000)"
 DEEP_AFTER = "deep page by after= cursor"
 SHIPPED = ServerConfig("granian", workers=1, threads=4)
+
+
+class WriteLimit(TypedDict):
+    """nginx's write limit, as ServerStack takes it."""
+
+    write_rate: str
+    write_burst: int
+
+
 # nginx's write limit would answer the create runs with 429s; both its rate and burst are raised.
-NO_WRITE_LIMIT = {"write_rate": "100000r/s", "write_burst": 100000}
+NO_WRITE_LIMIT: WriteLimit = {"write_rate": "100000r/s", "write_burst": 100000}
 
 
 @dataclass(frozen=True)
@@ -183,6 +193,7 @@ def direct_queries(attendees: Collection, size: int, some_id) -> dict[str, Calla
     if skip:
         order = [("full_name", ASCENDING), ("_id", ASCENDING)]
         before = attendees.find_one({}, sort=order, skip=skip - 1)
+        assert before is not None, "a deep page's predecessor exists: skip < size"
         cursor = keyset.encode("full_name", "asc", before)
         queries[DEEP_AFTER] = lambda: (
             attendees.estimated_document_count(),
@@ -191,8 +202,8 @@ def direct_queries(attendees: Collection, size: int, some_id) -> dict[str, Calla
     else:
         queries[DEEP_AFTER] = queries["first page"]
     for sort in SORT_FIELDS:
-        for order in ("asc", "desc"):
-            queries[f"sort {sort} {order}"] = page({}, sort, order)
+        for direction in ("asc", "desc"):
+            queries[f"sort {sort} {direction}"] = page({}, sort, direction)
     queries["get by id"] = lambda: attendees.find_one({"_id": some_id})
     return queries
 
@@ -247,7 +258,8 @@ def measure_size(size: int, args, state: Path, results: GrowthResults) -> None:
     database = start_mongo(state / f"db-{size}")
     try:
         results.database = database.kind
-        with MongoClient(database.uri, tz_aware=True) as client:
+        client: MongoClient[Document] = MongoClient(database.uri, tz_aware=True)
+        with client:
             db = client[MONGO_DB]
             db[META].insert_one({"_id": SEED_MARKER, "seeded_at": None})  # no sample seeding
             started = time.monotonic()
