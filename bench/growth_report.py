@@ -6,6 +6,7 @@ from webserver.nginx_config import READ_TIMEOUT
 
 from .format import ms, rps, share, table
 from .growth import CONNECTIONS, GrowthResults, Point
+from .wrk import Result
 
 CHART_NAME = "benchmarks-growth.png"
 GROWTH_LIMIT = 3.0
@@ -14,9 +15,8 @@ GROWTH_LIMIT = 3.0
 ERROR_LIMIT = 0.01  # the p50 growth from the smallest to the largest size that counts as flat
 
 
-def error_share(point: Point, seconds: int) -> float:
-    """The share of the stack's requests at POINT that failed (over all its runs)."""
-    result = point.stack
+def error_share(result: Result, seconds: int) -> float:
+    """The share of the requests in RESULT, a stack's figure, that failed (over all its runs)."""
     requests = result.rps * seconds * result.runs
     return min(1.0, result.errors / (requests or 1)) if result.errors else 0.0
 
@@ -26,7 +26,7 @@ def answered(point: Point | None, of: str, seconds: int = 1) -> bool:
     figure = getattr(point, of) if point else None
     if figure is None or figure.rps <= 0:
         return False
-    return of != "stack" or error_share(point, seconds) <= ERROR_LIMIT
+    return of != "stack" or error_share(figure, seconds) <= ERROR_LIMIT
 
 
 def stack_cell(point: Point | None, seconds: int) -> str:
@@ -36,7 +36,7 @@ def stack_cell(point: Point | None, seconds: int) -> str:
     if point.stack.rps <= 0:
         return f"no answer within the run ({point.stack.errors} errors)"
     if not answered(point, "stack", seconds):
-        return f"failed: {share(error_share(point, seconds))} errors"
+        return f"failed: {share(error_share(point.stack, seconds))} errors"
     errors = f" ({point.stack.errors} errors)" if point.stack.errors else ""
     return f"{ms(point.stack.p50_ms)} / {rps(point.stack.rps)}{errors}"
 

@@ -3,7 +3,8 @@
 from pathlib import Path
 
 from .format import ms, rps, share, table
-from .servers_results import ServersResults
+from .profile import Profile
+from .servers_results import Pair, ServersResults
 from .setups import LAUNCHERS
 from .wrk import THREADS as WRK_THREADS
 from .wrk import TIMEOUT_S, WARMUP_S, Result
@@ -26,7 +27,7 @@ def cells(result: Result) -> list[str]:
     return [rps(result.rps), ms(result.p50_ms), ms(result.p99_ms), str(result.errors)]
 
 
-def ratio(pair) -> str:
+def ratio(pair: Pair) -> str:
     """Ours over practice-style in req/s."""
     return f"{pair.ratio:.2f}x"
 
@@ -39,6 +40,11 @@ class Report:
         self.shipped = results.shipped
         self.top = results.top
         self.list_top = results.endpoints["list"][self.top]
+        # measure() fills these in every run; None only in results it has not finished.
+        assert results.nginx_ceiling is not None and results.hello_ceiling is not None
+        assert results.proxy_config is not None and results.database_rates is not None
+        self.nginx_ceiling, self.hello_ceiling = results.nginx_ceiling, results.hello_ceiling
+        self.proxy_config, self.rates = results.proxy_config, results.database_rates
 
     def render(self) -> str:
         """The whole document."""
@@ -121,7 +127,7 @@ class Report:
         """Every figure of the run."""
         pairs = [pair for by in self.r.endpoints.values() for pair in by.values()]
         found = [r for pair in pairs for r in (pair.ours, pair.practice)]
-        found += [self.r.nginx_ceiling, self.r.hello_ceiling]
+        found += [self.nginx_ceiling, self.hello_ceiling]
         found += [r for cost in self.r.proxy.values() for r in (cost.via_nginx, cost.direct)]
         return found + [r for figures in self.r.servers for r in (figures.whoami, figures.list)]
 
@@ -156,7 +162,7 @@ class Report:
 
     def served_list_rate(self) -> float:
         """The database's own rate for the list page as backend/ asks for it (stored count)."""
-        return self.r.database_rates.list_stored_count
+        return self.rates.list_stored_count
 
     def database_bound(self) -> bool:
         """Whether the stack's list comes close enough to the database's own rate to be bound."""
@@ -164,7 +170,7 @@ class Report:
 
     def database(self) -> list[str]:
         """The database stand-in's own rate, and whether it is the bottleneck."""
-        rates = self.r.database_rates
+        rates = self.rates
         served, ours = self.served_list_rate(), self.list_top.ours.rps
         rows = [[label, rps(getattr(rates, name))] for name, label in QUERY_LABELS.items()]
         return [
@@ -197,10 +203,10 @@ class Report:
         """What the machine can do at all, and the application tier without the database."""
         whoami = self.r.endpoints["whoami"][self.top].ours
         rows = [
-            ["nginx answering a fixed 200 itself", *cells(self.r.nginx_ceiling)],
+            ["nginx answering a fixed 200 itself", *cells(self.nginx_ceiling)],
             [
                 f"bare WSGI hello-world, one replica, {self.shipped.label}, direct",
-                *cells(self.r.hello_ceiling),
+                *cells(self.hello_ceiling),
             ],
             [
                 "application tier alone: ours, `/api/whoami` (Flask, no database), via nginx",
@@ -227,7 +233,7 @@ class Report:
             "### Proxy cost",
             "",
             f"Ours through nginx ({self.r.replicas} replicas of {self.shipped.label}) "
-            f"against one replica with the same total workers ({self.r.proxy_config.label}) hit "
+            f"against one replica with the same total workers ({self.proxy_config.label}) hit "
             f"directly, {self.top} connections:",
             "",
             *table(headers, rows),
@@ -300,22 +306,22 @@ class Report:
                 "",
                 *table(["where", "share"], rows),
             ]
-        return [*lines, "", *self.profile_finding()]
+        return [*lines, "", *self.profile_finding(found.list_replica)]
 
     @staticmethod
-    def calls_share(profile, *words: str) -> float:
+    def calls_share(profile: Profile, *words: str) -> float:
         """The share of PROFILE's samples in calls whose label contains any of WORDS."""
         return sum(v for label, v in profile.calls if any(word in label for word in words))
 
     @staticmethod
-    def top_leaves(profile, count: int = 3) -> str:
+    def top_leaves(profile: Profile, count: int = 3) -> str:
         """PROFILE's largest rows outside its package, with their shares."""
         return ", ".join(
             f"`{name}` {share(value)}" for name, value in profile.outside_leaves[:count]
         )
 
     @staticmethod
-    def largest(profile) -> str:
+    def largest(profile: Profile) -> str:
         """The largest row of PROFILE, in or outside its package, with its share."""
         rows = [(f"`{label}`", v) for label, v in profile.calls]
         rows += [(f"`{label}` (outside the package)", v) for label, v in profile.outside_leaves]
@@ -324,10 +330,9 @@ class Report:
         label, value = max(rows, key=lambda row: row[1])
         return f"{label}, {share(value)}"
 
-    def profile_finding(self) -> list[str]:
-        """What the list's count costs and what dominates the replica, from the numbers."""
-        found, rates = self.r.profiles, self.r.database_rates
-        replica = found.list_replica
+    def profile_finding(self, replica: Profile) -> list[str]:
+        """What the list's count costs and what dominates REPLICA (sampled under list load)."""
+        found, rates = self.r.profiles, self.rates
         counted, found_page, estimated = rates.exact_count, rates.first_page, rates.stored_count
         exact_share = self.calls_share(replica, "count_documents")
         stored_share = self.calls_share(replica, "estimated_document_count")
