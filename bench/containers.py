@@ -115,7 +115,7 @@ class Results:
         return cls(**raw, stacks=stacks)
 
 
-def prepare() -> dict[str, Path]:
+def prepare() -> dict[str, list[Path]]:
     """Base images, secrets, our and the practice's images, the two nginx configs."""
     run([str(REPO / "scripts/build-base-images.sh")], timeout=900)
     secrets_dir = STATE / "secrets"

@@ -1,19 +1,25 @@
 """The container benchmark's markdown: the two stacks side by side, the image's settings, memory
 and start-up. Every sentence with a figure is computed from the results, never typed."""
 
+from __future__ import annotations
+
 import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # bench.containers imports this module to render its results
+    from .containers import Figure, Results, StackResult
 
 HEADROOM = 2.0  # a limit is this many times the most a service used under load...
 LIMIT_STEP_MIB = 32  # ...rounded up to a multiple of this
 NOISE = 0.10  # settings closer than this in score are called a tie
 
 
-def _by_key(stack) -> dict[tuple[str, int], object]:
+def _by_key(stack: StackResult) -> dict[tuple[str, int], Figure]:
     """A stack's figures by (endpoint, connections)."""
     return {(f.endpoint, f.connections): f for f in stack.figures}
 
 
-def score(stack) -> float:
+def score(stack: StackResult) -> float:
     """The geometric mean of a stack's req/s over all its figures: no endpoint decides alone."""
     rates = [f.rps for f in stack.figures if f.rps > 0]
     return math.exp(sum(map(math.log, rates)) / len(rates)) if rates else 0.0
@@ -29,7 +35,7 @@ def _seconds(value: float | None, timeout: float) -> str:
     return f"{value:.1f} s" if value is not None else f"not within {timeout:.0f} s"
 
 
-def side_by_side(results, ours, practice) -> list[str]:
+def side_by_side(results: Results, ours: StackResult, practice: StackResult) -> list[str]:
     """The shipped stack against the practice-style one, endpoint by endpoint."""
     lines = [
         "## Containers side by side",
@@ -71,7 +77,7 @@ def side_by_side(results, ours, practice) -> list[str]:
     return lines
 
 
-def settings(results, ours_stacks) -> list[str]:
+def settings(results: Results, ours_stacks: list[StackResult]) -> list[str]:
     """Workers x threads per replica: each setting's req/s, and which is best here."""
     keys = list(dict.fromkeys(key for stack in ours_stacks for key in _by_key(stack)))
     header = " | ".join(f"{name} c{conns}" for name, conns in keys)
@@ -96,12 +102,12 @@ def settings(results, ours_stacks) -> list[str]:
     return lines
 
 
-def backend_mib(stack) -> float:
+def backend_mib(stack: StackResult) -> float:
     """The most memory one backend replica of STACK used under load, MiB."""
     return max((v for k, v in stack.memory_load.items() if k.startswith("backend-")), default=0.0)
 
 
-def choose(ours_stacks, shipped, best):
+def choose(ours_stacks: list[StackResult], shipped: StackResult, best: StackResult) -> StackResult:
     """Of the settings scoring within NOISE of BEST, the shipped one unless another uses NOISE
     less memory per replica; then the one using least."""
     close = [stack for stack in ours_stacks if score(stack) >= score(best) * (1 - NOISE)]
@@ -111,7 +117,7 @@ def choose(ours_stacks, shipped, best):
     return leanest
 
 
-def verdict(ours_stacks) -> str:
+def verdict(ours_stacks: list[StackResult]) -> str:
     """The setting to ship, and whether it is the shipped one (see choose)."""
     shipped = next(stack for stack in ours_stacks if stack.shipped)
     if len(ours_stacks) < 2:
@@ -138,7 +144,7 @@ def suggested_limit(used_mib: float) -> int:
     return max(LIMIT_STEP_MIB * 2, math.ceil(used_mib * HEADROOM / LIMIT_STEP_MIB) * LIMIT_STEP_MIB)
 
 
-def memory(results) -> list[str]:
+def memory(results: Results) -> list[str]:
     """Each container's memory at idle and under load, and the limit these numbers suggest."""
     lines = [
         "## Memory and start-up per container",
@@ -179,7 +185,7 @@ def memory(results) -> list[str]:
     return lines
 
 
-def startup(results) -> list[str]:
+def startup(results: Results) -> list[str]:
     """Up to serving, up to healthy, and scale +1 to traffic, per stack."""
     lines = [
         "",
@@ -202,7 +208,7 @@ def startup(results) -> list[str]:
     return lines
 
 
-def render(results) -> str:
+def render(results: Results) -> str:
     """The markdown sections for docs/benchmarks.md from one run's results."""
     ours_stacks = [stack for stack in results.stacks if not stack.practice]
     shipped = next(stack for stack in ours_stacks if stack.shipped)
