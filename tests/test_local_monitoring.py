@@ -125,6 +125,11 @@ def test_a_replicas_request_counter_in_prometheus_grows_with_requests_through_ng
         assert after[address] == count, (before, after, seen)
 
 
+# The stop sends each of Prometheus, the exporter, nginx, the replica and the database SIGTERM
+# and waits up to 10 s (then SIGKILL and 5 s more): the bound of a stop that works as designed.
+STOP_BOUND_S = 5 * (10 + 5) + 15
+
+
 def test_make_run_with_monitoring_leaves_no_process_after_ctrl_c(tmp_path):
     """`python -m local_stack --monitoring` (make run MONITORING=1), then SIGINT: it exits 0,
     Prometheus' port is closed and no process of the run is left."""
@@ -145,7 +150,13 @@ def test_make_run_with_monitoring_leaves_no_process_after_ctrl_c(tmp_path):
                 break
         assert port_open(prometheus_port), "".join(output)
         run.send_signal(signal.SIGINT)
-        output.append(run.communicate(timeout=60)[0])
+        try:
+            output.append(run.communicate(timeout=STOP_BOUND_S)[0])
+        except subprocess.TimeoutExpired:
+            run.kill()
+            pytest.fail(
+                f"not stopped {STOP_BOUND_S} s after Ctrl-C\n{''.join(output)}{_logs(tmp_path)}"
+            )
     finally:
         if run.poll() is None:
             run.kill()
@@ -153,6 +164,14 @@ def test_make_run_with_monitoring_leaves_no_process_after_ctrl_c(tmp_path):
     assert "stopped: Prometheus, nginx" in "".join(output)
     assert not port_open(prometheus_port)
     assert _processes_mentioning(str(tmp_path)) == []
+
+
+def _logs(state_dir: Path) -> str:
+    """The last lines of every log of a run, to show what a slow stop was waiting for."""
+    return "".join(
+        f"\n--- {log}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        for log in sorted(state_dir.rglob("*.log"))
+    )
 
 
 def _processes_mentioning(text: str) -> list[str]:
