@@ -68,6 +68,10 @@ def main() -> int:
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Python leaves SIGINT ignored when it starts that way, as a job that a non-interactive shell
+    # put in the background does (CI runners, `cmd &` in scripts): Ctrl-C, or a SIGINT sent to
+    # stop the run, must stop it all the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         stack.start()
     except NginxMissing as exc:

@@ -139,8 +139,15 @@ def test_make_run_with_monitoring_leaves_no_process_after_ctrl_c(tmp_path):
         sys.executable, "-m", "local_stack", "--replicas", "1", "--port", str(port),
         "--monitoring", "--prometheus-port", str(prometheus_port), "--state-dir", str(tmp_path),
     ]  # fmt: skip
+    # Started with SIGINT ignored, as a non-interactive shell starts a background job (how a CI
+    # runner may start the whole suite): the run must still stop on SIGINT.
     run = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         output = []
