@@ -144,8 +144,15 @@ def _under_load(url: str, action) -> tuple[list[int], object]:
 
 
 def test_replicas_alternate(swarm):
-    """Two backend tasks behind nginx: 20 GETs are split between both."""
+    """Two backend tasks behind nginx: 20 GETs are split between both.
+
+    The deploy fixture waits until the API answers, which one task suffices for; the second
+    task joins nginx's upstream when it is healthy, so that is waited for first (bounded).
+    """
     with requests.Session() as http:
+        deadline = time.monotonic() + 60
+        while len(served_by(http, f"{swarm}/api/whoami", 10)) < 2 and time.monotonic() < deadline:
+            time.sleep(1)
         seen = served_by(http, f"{swarm}/api/whoami", 20)
     assert len(seen) == 2 and min(seen.values()) >= 8, seen
 
