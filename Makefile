@@ -20,15 +20,16 @@ $(UV):
 	$(PYTHON) -m venv .uv
 	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-# .venv exactly as uv.lock says: the backend (editable) and the dev group.
-$(VENV)/.installed: uv.lock pyproject.toml backend/pyproject.toml | $(UV)
+# .venv exactly as uv.lock says: the workspace's members (editable) and the dev group.
+$(VENV)/.installed: uv.lock pyproject.toml backend/pyproject.toml webserver/pyproject.toml \
+		devtools/pyproject.toml | $(UV)
 	$(UV) sync --locked --quiet
 	touch $@
 
 # `make run REPLICAS=3 PORT=8081`: make passes command-line variables on in the environment,
-# where local_stack reads them (its defaults live there, not here).
+# where devtools.local_stack reads them (its defaults live there, not here).
 run: $(VENV)/.installed
-	$(PY) -m local_stack $(if $(CANARY),--canary)
+	$(PY) -m devtools.local_stack $(if $(CANARY),--canary)
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -41,14 +42,14 @@ test: $(VENV)/.installed
 # (needs nginx, chromium + chromium-driver, prometheus), and docs/images.md from the images
 # built in the container suite's mode (needs a Docker engine; several minutes).
 screenshots: $(VENV)/.installed
-	PYTHONPATH=. $(PY) tests/screenshots.py
+	$(PY) -m devtools.generators.screenshots
 
 image-report: $(VENV)/.installed
-	PYTHONPATH=. $(PY) tests/image_report.py
+	$(PY) -m devtools.generators.image_report
 
 # The suites' figures (from the last `make test`) into README.md and docs/monitoring.md.
-figures:
-	$(PYTHON) scripts/doc_figures.py
+figures: $(VENV)/.installed
+	$(PY) -m devtools.generators.doc_figures
 
 # mypy checks the files that pyproject.toml's [tool.mypy] names.
 lint: $(VENV)/.installed
@@ -74,4 +75,4 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 	touch $@
 
 bench: $(VENV)/.bench-installed
-	$(PY) -m bench.run $(ARGS)
+	$(PY) -m devtools.bench.run $(ARGS)

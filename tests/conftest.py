@@ -2,7 +2,8 @@
 
 import pytest
 import requests
-from stack_helpers import new_stack
+
+from tests.stack_helpers import new_stack
 
 
 @pytest.fixture(scope="session")

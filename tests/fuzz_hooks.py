@@ -16,9 +16,10 @@ import os
 from datetime import UTC, datetime
 
 import schemathesis
+from bson import ObjectId
+
 from attendee_directory import keyset
 from attendee_directory.schemas import ListQuery
-from bson import ObjectId
 
 HEADER = "Idempotency-Key"
 _NUMBERS = itertools.count()

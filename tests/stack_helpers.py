@@ -8,9 +8,9 @@ import time
 import pytest
 import requests
 
-from local_stack.nginx import NginxMissing, find_nginx
-from local_stack.processes import free_port
-from local_stack.stack import LocalStack
+from devtools.local_stack.nginx import NginxMissing, find_nginx
+from devtools.local_stack.stack import LocalStack
+from devtools.processes import free_port
 
 REPLICAS = 3
 

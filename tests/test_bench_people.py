@@ -5,8 +5,7 @@ from itertools import islice
 
 from attendee_directory.schemas import AttendeeIn
 from attendee_directory.search import SEARCH_KEY, search_words
-
-from bench.people import FAMILY_NAMES, attendees
+from devtools.bench.people import FAMILY_NAMES, attendees
 
 FIELDS = ("full_name", "email", "year_of_birth", "gender", "university", "major")
 

@@ -3,19 +3,19 @@
 import json
 import re
 import uuid
-from pathlib import Path
 
-import chromium
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from devtools import chromium
+from devtools.paths import ARTIFACTS
+
 pytestmark = pytest.mark.browser
 
 WAIT_SECONDS = 10
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 UPSTREAM_ADDRESS = re.compile(r"^\S+:\d+$")
 
 

@@ -15,8 +15,8 @@ import time
 
 import pytest
 import requests
-from compose_project import (
-    ROOT,
+
+from devtools.compose import (
     SERVICE_LABEL,
     ComposeProject,
     choose_mode,
@@ -27,13 +27,14 @@ from compose_project import (
     readme_command,
     remove_replaced,
     run,
-    skip_without_engine,
+    stack_project,
 )
-from image_report import ARTIFACTS, build, measure
-from stack_helpers import served_by, stream, wait_for
-
-from local_stack.processes import free_port, port_open
-from webserver.nginx_config import CONTAINER_WORKER_PROCESSES
+from devtools.generators.image_report import build, measure
+from devtools.paths import ARTIFACTS, REPO
+from devtools.processes import free_port, port_open
+from nginx_config import CONTAINER_WORKER_PROCESSES
+from tests.docker_engine import skip_without_engine
+from tests.stack_helpers import served_by, stream, wait_for
 
 pytestmark = pytest.mark.containers
 
@@ -87,9 +88,9 @@ def project(mode, tmp_path_factory, pytestconfig, mongo_port_was_free):
     verbatim (compose v2), then scaled to 3 replicas; its own secrets, a free port; removed
     afterwards."""
     secrets_dir = tmp_path_factory.mktemp("secrets")
-    run([str(ROOT / "scripts/make-secrets.sh"), str(secrets_dir)], timeout=30)
+    run([str(REPO / "scripts/make-secrets.sh"), str(secrets_dir)], timeout=30)
     checkout = copy_under_umask_077(tmp_path_factory.mktemp("umask077") / "vdt2023")
-    stack = ComposeProject(mode, secrets_dir, free_port(), root=checkout)
+    stack = stack_project(mode, secrets_dir, free_port(), root=checkout)
     command = readme_command()
     say(pytestconfig, f"project {stack.name} on {stack.url}, from a umask 077 checkout")
     say(pytestconfig, f"README command: {shlex.join(command)}; COMPOSE_FILE={':'.join(mode.files)}")
@@ -349,7 +350,7 @@ def test_an_attendee_created_before_down_is_there_after_up(stack):
 
 def test_compose_refuses_to_start_without_the_secrets(project, mode, tmp_path):
     """With no secrets files, compose creates no container (no default password to fall back on)."""
-    empty = ComposeProject(mode, tmp_path / "no-secrets", free_port())
+    empty = stack_project(mode, tmp_path / "no-secrets", free_port())
     try:
         attempt = empty.compose("up", "-d", "--no-build", "database", check=False, timeout=120)
         assert attempt.returncode != 0
@@ -421,7 +422,7 @@ def test_teardown_leaves_nothing_behind(project, mode):
     """`down -v --remove-orphans` removes every container, network and volume that `up` made,
     anonymous volumes included: checked on a project of its own, started from the images the
     suite built (other projects on a shared engine may create volumes meanwhile)."""
-    own = ComposeProject(mode, project.secrets_dir, free_port(), root=project.root)
+    own = stack_project(mode, project.secrets_dir, free_port(), root=project.root)
     try:
         own.compose("up", "-d", "--no-build", "--scale", "backend=2", timeout=300)
         found = own.wait_healthy({"webserver": 1, "backend": 2, "database": 1}, timeout=120)

@@ -20,12 +20,12 @@ from contextlib import suppress
 
 import pytest
 import requests
-from fault_load import Recorder, Writes, attendee, reader, run_hey, run_threads
-from figures import save
 from pymongo import MongoClient
-from stack_helpers import new_stack
 
-from local_stack.supervisor import Supervisor
+from devtools.figures import save
+from devtools.local_stack.supervisor import Supervisor
+from tests.fault_load import Recorder, Writes, attendee, reader, run_hey, run_threads
+from tests.stack_helpers import new_stack
 
 pytestmark = pytest.mark.faults
 

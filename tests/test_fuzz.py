@@ -13,10 +13,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from figures import save
-from stack_helpers import new_stack
 
-from local_stack.processes import find_executable
+from devtools.figures import save
+from devtools.processes import find_executable
+from tests.stack_helpers import new_stack
 
 pytestmark = pytest.mark.stack
 

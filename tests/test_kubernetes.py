@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from attendee_directory import create_app
 from attendee_directory.config import ServerSettings, Settings
+from devtools.paths import REPO
+from devtools.processes import find_executable
 
-from local_stack.processes import find_executable
-
-ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES_VERSION = "1.33.0"
-OVERLAY = ROOT / "kubernetes" / "overlays" / "registry"
+OVERLAY = REPO / "kubernetes" / "overlays" / "registry"
 WORKLOADS = ("Deployment", "StatefulSet")
 
 
@@ -195,14 +195,14 @@ def test_the_database_probe_is_the_script_that_the_database_image_installs(docum
     """The readiness probe runs the healthcheck that database/Dockerfile puts in the image."""
     database = dict(_containers(documents))["database"]
     command = database["readinessProbe"]["exec"]["command"]
-    assert command[0] in (ROOT / "database" / "Dockerfile").read_text()
-    assert (ROOT / "database" / "image" / Path(command[0]).name).exists()
+    assert command[0] in (REPO / "database" / "Dockerfile").read_text()
+    assert (REPO / "database" / "image" / Path(command[0]).name).exists()
 
 
 def test_ports_agree_with_the_dockerfiles(documents):
     """The container ports are the ones each image EXPOSEs."""
     exposed = {
-        name: int(re.search(r"^EXPOSE (\d+)", (ROOT / name / "Dockerfile").read_text(), re.M)[1])
+        name: int(re.search(r"^EXPOSE (\d+)", (REPO / name / "Dockerfile").read_text(), re.M)[1])
         for name in ("backend", "webserver")
     }
     for workload, container in _containers(documents):
@@ -222,7 +222,7 @@ def test_environment_names_are_ones_the_backend_reads(documents):
 
 def test_secret_keys_are_the_files_that_make_secrets_writes(documents):
     """The Secret mongo-credentials is made from scripts/make-secrets.sh's files (README)."""
-    written = set(re.findall(r"^write (\w+)", (ROOT / "scripts/make-secrets.sh").read_text(), re.M))
+    written = set(re.findall(r"^write (\w+)", (REPO / "scripts/make-secrets.sh").read_text(), re.M))
     used = set()
     for workload in _of_kind(documents, *WORKLOADS):
         for volume in workload["spec"]["template"]["spec"].get("volumes", []):
@@ -234,7 +234,7 @@ def test_secret_keys_are_the_files_that_make_secrets_writes(documents):
 
 def test_the_webserver_image_can_be_built_for_the_cluster_dns(monkeypatch):
     """The rendered nginx config takes its resolver and backend address from the build."""
-    from webserver.nginx_config import render_container
+    from nginx_config import render_container
 
     monkeypatch.setenv("NGINX_RESOLVER", "kube-dns.kube-system.svc.cluster.local valid=5s")
     monkeypatch.setenv("BACKEND_ADDRESS", "backend.vdt2023.svc.cluster.local:5000")
@@ -246,10 +246,10 @@ def test_the_webserver_image_can_be_built_for_the_cluster_dns(monkeypatch):
 def test_pods_run_as_the_users_the_images_declare(documents):
     """runAsUser/runAsGroup are each Dockerfile's numeric USER (the database: compose's user)."""
     declared = {
-        name: re.search(r"^USER (\d+):(\d+)", (ROOT / name / "Dockerfile").read_text(), re.M)
+        name: re.search(r"^USER (\d+):(\d+)", (REPO / name / "Dockerfile").read_text(), re.M)
         for name in ("backend", "webserver")
     }
-    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
     database_user = compose["services"]["database"]["user"].split(":")
     for workload in _of_kind(documents, *WORKLOADS):
         name = workload["metadata"]["name"]
@@ -270,12 +270,12 @@ def test_the_autoscaler_and_the_disruption_budget_fit_together(documents):
 def test_every_manifest_file_is_part_of_a_kustomization():
     """No YAML under kubernetes/ is left out of the rendering (and so of the validation)."""
     listed = set()
-    for kustomization in (ROOT / "kubernetes").rglob("kustomization.yaml"):
+    for kustomization in (REPO / "kubernetes").rglob("kustomization.yaml"):
         for entry in yaml.safe_load(kustomization.read_text()).get("resources", []):
             listed.add((kustomization.parent / entry).resolve())
     files = {
         path.resolve()
-        for path in (ROOT / "kubernetes").rglob("*.yaml")
+        for path in (REPO / "kubernetes").rglob("*.yaml")
         if path.name != "kustomization.yaml"
     }
     assert files <= listed, sorted(str(path) for path in files - listed)

@@ -1,20 +1,19 @@
 """Linters for the container files; no Docker engine needed.
 
-hadolint on the Dockerfiles (not bench/practice_style/Dockerfile: it is the "before" picture and is
-meant to break the rules), the Compose Spec schema on the compose files, shellcheck on the
-shell scripts when it is installed (Debian package `shellcheck`).
+hadolint on the Dockerfiles (not the benchmark's practice_style/Dockerfile: it is the "before"
+picture and is meant to break the rules), the Compose Spec schema on the compose files,
+shellcheck on the shell scripts when it is installed (Debian package `shellcheck`).
 """
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-from local_stack.processes import find_executable
+from devtools.paths import REPO
+from devtools.processes import find_executable
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILES = [
     "backend/Dockerfile",
     "webserver/Dockerfile",
@@ -24,7 +23,7 @@ DOCKERFILES = [
 COMPOSE_FILES = [
     "compose.yaml",
     "compose.offline.yaml",
-    "bench/practice_style/compose.practice.yaml",
+    "devtools/devtools/bench/practice_style/compose.practice.yaml",
 ]
 
 
@@ -38,7 +37,7 @@ def tool(name: str) -> str:
 
 def lint(*args: str) -> None:
     """Run a linter on files of the repository; fail with its findings."""
-    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=False)
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -69,7 +68,7 @@ def test_compose_files_follow_the_compose_spec(tmp_path):
     check-jsonschema's own YAML reader does not know), validate against the Compose Spec."""
     swarm = tmp_path / "compose.swarm.json"
     swarm.write_text(
-        json.dumps(yaml.load((ROOT / "swarm/compose.swarm.yaml").read_text(), _ComposeTags))  # noqa: S506 (a SafeLoader)
+        json.dumps(yaml.load((REPO / "swarm/compose.swarm.yaml").read_text(), _ComposeTags))  # noqa: S506 (a SafeLoader)
     )
     lint(
         tool("check-jsonschema"),
@@ -84,7 +83,7 @@ def test_shell_scripts_pass_shellcheck():
     """The scripts (Swarm's deploy script too), and the database image's init script and
     healthcheck."""
     scripts = sorted(
-        str(p.relative_to(ROOT)) for p in [*ROOT.glob("scripts/*.sh"), *ROOT.glob("swarm/*.sh")]
+        str(p.relative_to(REPO)) for p in [*REPO.glob("scripts/*.sh"), *REPO.glob("swarm/*.sh")]
     )
     lint(
         tool("shellcheck"),

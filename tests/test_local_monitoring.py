@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from figures import save
-from stack_helpers import new_stack, served_by
 
-from local_stack.processes import free_port, port_open
-from local_stack.prometheus import INSTALL_COMMAND
+from devtools.figures import save
+from devtools.local_stack.prometheus import INSTALL_COMMAND
+from devtools.paths import REPO
+from devtools.processes import free_port, port_open
+from tests.stack_helpers import new_stack, served_by
 
 pytestmark = pytest.mark.stack
 
-ROOT = Path(__file__).resolve().parent.parent
 REPLICAS = 3
 WHOAMI_COUNT = 'sum by (instance) (attendee_directory_http_requests_total{route="/api/whoami"})'
 
@@ -131,19 +131,19 @@ STOP_BOUND_S = 5 * (10 + 5) + 15
 
 
 def test_make_run_with_monitoring_leaves_no_process_after_ctrl_c(tmp_path):
-    """`python -m local_stack --monitoring` (make run MONITORING=1), then SIGINT: it exits 0,
-    Prometheus' port is closed and no process of the run is left."""
+    """`python -m devtools.local_stack --monitoring` (make run MONITORING=1), then SIGINT: it
+    exits 0, Prometheus' port is closed and no process of the run is left."""
     _prometheus_or_skip()
     port, prometheus_port = free_port(), free_port()
     command = [
-        sys.executable, "-m", "local_stack", "--replicas", "1", "--port", str(port),
+        sys.executable, "-m", "devtools.local_stack", "--replicas", "1", "--port", str(port),
         "--monitoring", "--prometheus-port", str(prometheus_port), "--state-dir", str(tmp_path),
     ]  # fmt: skip
     # Started with SIGINT ignored, as a non-interactive shell starts a background job (how a CI
     # runner may start the whole suite): the run must still stop on SIGINT.
     run = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -7,7 +7,8 @@ import time
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from stack_helpers import new_stack, served_by
+
+from tests.stack_helpers import new_stack, served_by
 
 pytestmark = pytest.mark.stack
 

@@ -3,11 +3,12 @@
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
-MONITORING = Path(__file__).resolve().parent.parent / "monitoring"
+from devtools.paths import REPO
+
+MONITORING = REPO / "monitoring"
 INSTALL = "scripts/install-from-forky.sh promtool"
 
 

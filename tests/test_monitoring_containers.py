@@ -8,30 +8,32 @@ alerts' `for:` shortened to 10 s. All traffic goes to the published ports on 127
 import collections
 import shutil
 import time
+from dataclasses import dataclass, field
 
 import pytest
 import requests
-from compose_project import (
-    ComposeProject,
+
+from devtools.compose import (
+    StackProject,
     choose_mode,
     docker,
     ensure_offline_base_images,
     run,
-    skip_without_engine,
 )
-from figures import save
-
-from local_stack.processes import free_port
+from devtools.figures import save
+from devtools.paths import REPO
+from devtools.processes import free_port
+from tests.docker_engine import skip_without_engine
 
 pytestmark = pytest.mark.containers
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
-class MonitoredProject(ComposeProject):
-    """A compose project with the monitoring profile, its own Prometheus port and config."""
+@dataclass
+class MonitoredProject(StackProject):
+    """Our stack with the monitoring profile, its own Prometheus port and config."""
 
-    prometheus_port: int = 0
-    config_dir: str = ""
+    prometheus_port: int = field(kw_only=True)
+    config_dir: str = field(kw_only=True)
 
     def env(self) -> dict[str, str]:
         """compose.yaml's variables, plus where Prometheus listens and reads its config."""
@@ -90,19 +92,24 @@ def monitored(tmp_path_factory):
     if mode.offline:
         ensure_offline_base_images()
     secrets_dir = tmp_path_factory.mktemp("secrets")
-    run([str(ROOT / "scripts/make-secrets.sh"), str(secrets_dir)], timeout=30)
+    run([str(REPO / "scripts/make-secrets.sh"), str(secrets_dir)], timeout=30)
     config_dir = tmp_path_factory.mktemp("prometheus")
-    shutil.copy(ROOT / "monitoring/prometheus.yml", config_dir)
-    alerts = (ROOT / "monitoring/alerts.yml").read_text()
+    shutil.copy(REPO / "monitoring/prometheus.yml", config_dir)
+    alerts = (REPO / "monitoring/alerts.yml").read_text()
     for delay in ("30s", "1m", "5m", "10m"):
         alerts = alerts.replace(f"for: {delay}", "for: 10s")
     (config_dir / "alerts.yml").write_text(alerts)
     config_dir.chmod(0o755)
     for path in config_dir.iterdir():
         path.chmod(0o644)  # Prometheus runs as nobody
-    project = MonitoredProject(mode, secrets_dir, free_port())
-    project.prometheus_port = free_port()
-    project.config_dir = str(config_dir)
+    project = MonitoredProject(
+        mode.files,
+        free_port(),
+        mode=mode,
+        secrets_dir=secrets_dir,
+        prometheus_port=free_port(),
+        config_dir=str(config_dir),
+    )
     try:
         project.compose("up", "--build", "-d", "--scale", "backend=3", timeout=900)
         project.wait_healthy({"backend": 3, "webserver": 1, "database": 1}, timeout=180)

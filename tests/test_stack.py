@@ -7,7 +7,8 @@ import time
 
 import pytest
 import requests
-from stack_helpers import (
+
+from tests.stack_helpers import (
     REPLICAS,
     new_stack,
     served_by,

@@ -3,9 +3,10 @@ property (in styles/tokens.css: the light block or the one dark-mode block), and
 through var(); index.html loads every stylesheet."""
 
 import re
-from pathlib import Path
 
-UI = Path(__file__).resolve().parent.parent / "webserver" / "ui"
+from devtools.paths import REPO
+
+UI = REPO / "webserver" / "ui"
 STYLESHEETS = sorted((UI / "styles").glob("*.css"))
 COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}\b|\b(?:rgb|rgba|hsl|hsla)\(")
 TOKEN_DEFINITION = re.compile(r"^\s*--[a-z0-9-]+:")

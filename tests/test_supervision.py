@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from stack_helpers import new_stack
 
-from local_stack.processes import http_ok, wait_until
-from local_stack.supervisor import FAILURES_TO_RESTART, INTERVAL, PROBE_TIMEOUT, Supervisor
+from devtools.local_stack.supervisor import FAILURES_TO_RESTART, INTERVAL, PROBE_TIMEOUT, Supervisor
+from devtools.processes import http_ok, wait_until
+from tests.stack_helpers import new_stack
 
 pytestmark = pytest.mark.stack
 

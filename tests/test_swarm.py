@@ -16,11 +16,12 @@ import time
 
 import pytest
 import requests
-from compose_project import choose_mode, docker, run, skip_without_engine
-from figures import save
-from stack_helpers import served_by, stream, wait_for
 
-from local_stack.processes import free_port
+from devtools.compose import choose_mode, docker, run
+from devtools.figures import save
+from devtools.processes import free_port
+from tests.docker_engine import skip_without_engine
+from tests.stack_helpers import served_by, stream, wait_for
 
 pytestmark = pytest.mark.containers
 

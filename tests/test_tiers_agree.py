@@ -1,12 +1,10 @@
 """Settings that live in one tier but must agree with another's, checked against each other."""
 
 import re
-from pathlib import Path
 
 from attendee_directory import serve
 from attendee_directory.config import Settings
-
-REPO = Path(__file__).resolve().parent.parent
+from devtools.paths import REPO
 
 
 def _seconds(value: str) -> int:
@@ -38,7 +36,7 @@ def test_a_replica_answers_its_database_503_before_nginx_gives_up_on_it():
     """The database timeouts are shorter than nginx's read timeout, and a write's: a replica
     whose database is gone answers its JSON 503 itself instead of being timed out (a 504, and
     for a read a retry on every other replica, all waiting on the same database)."""
-    from webserver.nginx_config import READ_TIMEOUT, WRITE_TIMEOUT
+    from nginx_config import READ_TIMEOUT, WRITE_TIMEOUT
 
     database_seconds = Settings(mongo_uri="mongodb://unused/").mongo_timeout_ms / 1000
     assert database_seconds < _seconds(READ_TIMEOUT) <= _seconds(WRITE_TIMEOUT)
@@ -47,7 +45,7 @@ def test_a_replica_answers_its_database_503_before_nginx_gives_up_on_it():
 def test_one_log_format_switch_reaches_both_tiers_in_compose(monkeypatch):
     """compose passes LOG_FORMAT to the backend's environment and to the webserver's build, where
     it picks nginx's access line format."""
-    from webserver.nginx_config import render_container
+    from nginx_config import render_container
 
     compose = (REPO / "compose.yaml").read_text()
     assert compose.count("LOG_FORMAT: ${LOG_FORMAT:-text}") == 2

@@ -13,13 +13,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from attendee_directory.health import database_problem
 from pymongo.errors import OperationFailure
 
-from webserver import nginx_config
+import nginx_config
+from attendee_directory.health import database_problem
+from devtools.paths import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
-HEALTHCHECK = ROOT / "database/image/app-user-can-log-in.sh"
+HEALTHCHECK = REPO / "database/image/app-user-can-log-in.sh"
 # Files that .gitattributes pins to LF: parsed by a shell, nginx, Python or Docker in Linux.
 YAML_TO_JSON = "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"
 LF_PATTERNS = ("*.sh", "*.template", "*.py", "*.yaml", "Dockerfile", ".ci/run")
@@ -35,7 +35,7 @@ def git(*args: str, cwd: Path) -> str:
 def test_a_crlf_checkout_keeps_lf_in_everything_a_container_parses(tmp_path):
     """core.autocrlf=true (a Windows checkout) converts the README, but none of the LF files."""
     clone = tmp_path / "clone"
-    git("clone", "--quiet", "--no-checkout", str(ROOT), str(clone), cwd=tmp_path)
+    git("clone", "--quiet", "--no-checkout", str(REPO), str(clone), cwd=tmp_path)
     git("config", "core.autocrlf", "true", cwd=clone)
     git("checkout", "--quiet", "HEAD", "--", ".", cwd=clone)
     # The conversion is really on: a file without an LF rule gets CRLF.
@@ -68,8 +68,8 @@ def test_our_images_are_built_never_pulled(version, files, tmp_path):
     commands = dict(compose_commands())
     if version not in commands:
         pytest.skip(f"compose {version} is not installed (scripts/install-compose-v2.sh for v2)")
-    subprocess.run([ROOT / "scripts/make-secrets.sh", tmp_path], capture_output=True, check=True)
-    args = [arg for name in files for arg in ("-f", str(ROOT / name))]
+    subprocess.run([REPO / "scripts/make-secrets.sh", tmp_path], capture_output=True, check=True)
+    args = [arg for name in files for arg in ("-f", str(REPO / name))]
     env = {**os.environ, "SECRETS_DIR": str(tmp_path)}
     command = [*commands[version], *args, "config"]
     if version == "v2":

@@ -174,7 +174,7 @@ def render_container(**overrides) -> str:
 
     NGINX_RESOLVER and BACKEND_ADDRESS, when set (the Dockerfile's build arguments), replace
     RESOLVER and BACKEND_ADDRESS. OVERRIDES go to render (the container benchmark raises the
-    write limit, as bench/run.py does for its local nginx).
+    write limit, as the benchmark does for its local nginx).
 
     No canary in the pool here (the local run has one): while a `resolve` server's name does not
     exist, nginx logs "could not be resolved" at error level every few seconds, so an optional

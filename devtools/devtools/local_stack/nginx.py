@@ -1,0 +1,104 @@
+"""Host nginx for the local run: found (or installed on Debian/Ubuntu as root), configured, run."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from nginx_config import WRITE_BURST, WRITE_RATE, Upstream, render
+
+from ..paths import REPO
+from ..processes import http_ok, start, stop, wait_until
+
+UI_ROOT = REPO / "webserver" / "ui"
+INSTALL_COMMAND = "sudo apt-get install -y nginx-light"
+
+
+class NginxMissing(RuntimeError):
+    """nginx is not installed and cannot be installed from here."""
+
+
+def find_nginx(install: bool = True) -> str:
+    """Return the nginx binary; as root on Debian/Ubuntu, install nginx-light when it is missing."""
+    for candidate in (shutil.which("nginx"), "/usr/sbin/nginx"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    if install and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("nginx is missing: installing nginx-light with apt-get ...", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "nginx-light"],
+            check=True,
+            env=env,
+        )
+        return find_nginx(install=False)
+    raise NginxMissing(f"nginx is not installed. Install it with:\n    {INSTALL_COMMAND}")
+
+
+def nginx_version(binary: str) -> str:
+    """The version nginx reports, e.g. '1.22.1'."""
+    output = subprocess.run([binary, "-v"], capture_output=True, text=True, check=True).stderr
+    return output.strip().rsplit("/", 1)[-1]
+
+
+def worker_user() -> str | None:
+    """root when started as root (workers would run as nobody, who may not read a checkout under
+    /root); otherwise None: the workers run as the user who starts nginx."""
+    return "root" if os.geteuid() == 0 else None
+
+
+def write_config(
+    runtime_dir: Path,
+    port: int,
+    replicas: list[tuple[int, int]],
+    write_rate: str | None = None,
+    write_burst: int | None = None,
+) -> Path:
+    """Render nginx.conf for REPLICAS, a list of (port, weight), listening on 127.0.0.1:PORT."""
+    runtime_dir.mkdir(parents=True, exist_ok=True)
+    config = render(
+        listen=f"127.0.0.1:{port}",
+        ui_root=str(UI_ROOT),
+        runtime_dir=str(runtime_dir),
+        upstreams=[Upstream(f"127.0.0.1:{p}", weight=w) for p, w in replicas],
+        access_log=str(runtime_dir / "access.log"),
+        error_log=str(runtime_dir / "error.log"),
+        user=worker_user(),
+        write_rate=write_rate or WRITE_RATE,
+        write_burst=WRITE_BURST if write_burst is None else write_burst,
+    )
+    path = runtime_dir / "nginx.conf"
+    path.write_text(config)
+    return path
+
+
+def nginx_args(binary: str, config: Path) -> list[str]:
+    """The command line that runs nginx in the foreground on CONFIG."""
+    return [binary, "-p", str(config.parent), "-c", str(config), "-g", "daemon off;"]
+
+
+def check_config(binary: str, config: Path) -> None:
+    """Run `nginx -t` on CONFIG, raising with nginx's own message if it is invalid."""
+    result = subprocess.run(
+        [*nginx_args(binary, config)[:-2], "-t"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"nginx -t failed for {config}:\n{result.stderr}")
+
+
+def start_nginx(config: Path, ready_url: str, log_path: Path | None = None) -> subprocess.Popen:
+    """Run nginx on CONFIG in the foreground and wait until READY_URL answers 2xx."""
+    log_path = log_path or config.parent / "nginx.log"
+    process = start(nginx_args(find_nginx(install=False), config), log_path)
+    try:
+        wait_until(
+            lambda: http_ok(ready_url),
+            timeout=20,
+            what=f"nginx on {config} (logs in {config.parent})",
+            process=process,
+        )
+    except BaseException:
+        stop(process)
+        raise
+    return process

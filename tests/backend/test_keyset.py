@@ -1,0 +1,94 @@
+"""Keyset ("after") pagination: every sort walks the whole directory exactly once, and a bad
+cursor is a 400 that names `after`."""
+
+import pytest
+
+from attendee_directory.schemas import SORT_FIELDS, AttendeePage
+
+UNIVERSITIES = ("PTIT", "HUST", "UET")
+
+
+@pytest.fixture
+def directory(created) -> list[str]:
+    """17 attendees with many ties (3 universities, 4 years, 2 majors, repeated names)."""
+    return [
+        created(
+            full_name=f"Nguyễn Văn {'ABC'[n % 3]}",
+            email=f"a{n:02d}@example.edu",
+            university=UNIVERSITIES[n % 3],
+            year_of_birth=1998 + n % 4,
+            major=("Data Science", "Networks")[n % 2],
+        )["id"]
+        for n in range(17)
+    ]
+
+
+def _walk(client, query: str, per_page: int) -> list[str]:
+    """Every id that following next_after from the first page yields, in order (bounded)."""
+    page = client.get(f"/api/attendees?per_page={per_page}&{query}").get_json()
+    ids = []
+    for _ in range(50):
+        AttendeePage.model_validate(page)
+        ids += [a["id"] for a in page["items"]]
+        if page["next_after"] is None:
+            return ids
+        cursor = page["next_after"]
+        page = client.get(f"/api/attendees?per_page={per_page}&{query}&after={cursor}").get_json()
+    raise AssertionError("next_after never ended")
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+@pytest.mark.parametrize("sort", SORT_FIELDS)
+def test_keyset_walks_every_attendee_once_in_page_order(
+    client, directory, mongo_server, sort, order
+):
+    """Following next_after gives the same sequence as one big numbered page: none lost or
+    repeated, ties included."""
+    query = f"sort={sort}&order={order}"
+    everyone = client.get(f"/api/attendees?per_page=100&{query}").get_json()["items"]
+    walked = _walk(client, query, per_page=4)
+    assert walked == [a["id"] for a in everyone]
+    assert sorted(walked) == sorted(directory)
+
+
+def test_keyset_with_a_search_stays_within_the_matches(client, directory):
+    """after combined with q walks only the matching attendees."""
+    matching = client.get("/api/attendees?q=ptit&per_page=100").get_json()["items"]
+    assert len(matching) == 6
+    assert _walk(client, "q=ptit", per_page=4) == [a["id"] for a in matching]
+
+
+def test_a_full_last_page_ends_with_an_empty_page(client, directory):
+    """When the last page is full, its cursor leads to an empty page whose next_after is null."""
+    first = client.get("/api/attendees?per_page=17").get_json()
+    last = client.get(f"/api/attendees?per_page=17&after={first['next_after']}").get_json()
+    assert (last["items"], last["next_after"]) == ([], None)
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "e30",  # {}
+        "WyJmdWxsX25hbWUiLCAiYXNjIiwgMSwgIngiXQ",  # ["full_name", "asc", 1, "x"]
+        "eyIkZGF0ZSI6IHsiJG51bWJlckxvbmciOiAiOTk5OTk5OTk5OTk5OTk5OTk5OTkifX0",  # a date past 9999
+        "%00",
+        "x" * 600,
+    ],
+)
+def test_bad_cursor_is_a_400_naming_after(client, directory, cursor):
+    """A cursor that is not ours (not base64, not our shape, a bad id, too long) is a 400."""
+    response = client.get(f"/api/attendees?after={cursor}")
+    assert response.status_code == 400
+    body = response.get_json()
+    assert body["error"] == "invalid_query" and "after" in body["fields"]
+
+
+def test_cursor_of_another_sort_or_with_a_page_is_a_400(client, directory):
+    """A cursor only continues the sort and order it came from, and excludes page."""
+    cursor = client.get("/api/attendees?per_page=2").get_json()["next_after"]
+    other = client.get(f"/api/attendees?sort=email&after={cursor}")
+    assert other.status_code == 400
+    assert "sort=full_name&order=asc" in other.get_json()["fields"]["after"]
+    both = client.get(f"/api/attendees?page=2&after={cursor}")
+    assert both.status_code == 400 and "after" in both.get_json()["fields"]
