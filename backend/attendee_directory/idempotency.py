@@ -104,7 +104,7 @@ def reserve(database: Database, key: str, digest: str, lifetime_seconds: int) ->
         record = {
             "_id": key,
             "fingerprint": digest,
-            # A string: nx-27017 matches no ObjectId in a field other than _id.
+            # A string, which both MongoDB and the stand-in match (standin.py).
             "attendee_id": str(attendee_id),
             "created_at": now,
             "expires_at": now + timedelta(seconds=lifetime_seconds),

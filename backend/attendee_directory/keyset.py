@@ -8,7 +8,6 @@ attendee before it.
 
 import base64
 import binascii
-import operator
 from datetime import UTC, datetime
 
 from bson import ObjectId, json_util
@@ -16,8 +15,8 @@ from bson.errors import BSONError
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 
+from . import standin
 from .errors import ApiError
-from .standin import is_standin
 
 MAX_CURSOR_LENGTH = 512
 # The Python type of each sortable field's values, to refuse a cursor forged with another.
@@ -64,44 +63,14 @@ def page_after(
     values past it; each is one range of the index on (SORT, _id).
     """
     value, oid = decode(after, sort, order)
-    standin = is_standin(collection.database)
-    if standin and isinstance(value, datetime):
-        return _read_past(collection, criteria, sort, order, (value, oid), size)
+    if standin.serves(collection.database):
+        return standin.page_after(collection, criteria, sort, order, (value, oid), size)
     direction = ASCENDING if order == "asc" else DESCENDING
     past = "$gt" if order == "asc" else "$lt"
     order_by = [(sort, direction), ("_id", direction)]
-    # nx-27017 evaluates a range on _id in Python over every document (100 ms at 10,000
-    # attendees, 1 s at 100,000), while it reads one value's ties from the index in about 1 ms:
-    # there the ties are read whole and the ones after the cursor's id picked out here.
-    ties = {sort: value} if standin else {sort: value, "_id": {past: oid}}
-    beyond = operator.gt if order == "asc" else operator.lt
     found: list[dict] = []
-    for bound in (ties, {sort: {past: value}}):
+    for bound in ({sort: value, "_id": {past: oid}}, {sort: {past: value}}):
         if len(found) < size:
             matching = {"$and": [criteria, bound]} if criteria else bound
-            cursor = collection.find(matching).sort(order_by)
-            if standin and bound is ties:
-                found += [doc for doc in cursor if beyond(doc["_id"], oid)][: size - len(found)]
-            else:
-                found += cursor.limit(size - len(found))
-    return found
-
-
-def _read_past(
-    collection: Collection, criteria: dict, sort: str, order: str, key: tuple, size: int
-) -> list[dict]:
-    """The SIZE attendees after KEY (a date and an id), read in list order and compared here.
-
-    nx-27017 answers a date bound combined with a sort with nothing, or with every document
-    (tests/test_keyset.py walks the created_at order), so on the stand-in the comparison is
-    ours: one pass over the sorted list (slower than the other sorts' cursor pages there).
-    """
-    direction = ASCENDING if order == "asc" else DESCENDING
-    beyond = operator.gt if order == "asc" else operator.lt
-    found: list[dict] = []
-    for doc in collection.find(criteria).sort([(sort, direction), ("_id", direction)]):
-        if beyond((doc[sort], doc["_id"]), key):
-            found.append(doc)
-            if len(found) == size:
-                break
+            found += collection.find(matching).sort(order_by).limit(size - len(found))
     return found

@@ -40,9 +40,8 @@ def criteria(term: str) -> dict:
 
     Each word is escaped, so it matches literally and cannot inject a pattern.
     """
-    # $elemMatch with $regex as a string: nx-27017 cannot bind a compiled (BSON) regular
-    # expression and matches a bare $regex against no array element; MongoDB answers this
-    # form from the multikey index's bounds all the same.
+    # $elemMatch with $regex as a string, which MongoDB answers from the multikey index's
+    # bounds (and the stand-in answers too: standin.py).
     prefixes = [
         {"$elemMatch": {"$regex": "^" + re.escape(word)}} for word in words(term)[:MAX_QUERY_WORDS]
     ]
