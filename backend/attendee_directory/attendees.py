@@ -1,8 +1,7 @@
 """The attendees resource: list, get, create, replace, update and delete under /api.
 
-Every attendee has a version, 1 when created and one more on every write; documents stored
-before versions existed have none and count as version 1. The ETag of an attendee is its
-version in quotes (`"3"`); PUT, PATCH and DELETE honour If-Match with it.
+Every attendee has a version, 1 when created and one more on every write. The ETag of an
+attendee is its version in quotes (`"3"`); PUT, PATCH and DELETE honour If-Match with it.
 """
 
 import math
@@ -18,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from . import idempotency, keyset, search
 from .collection_names import ATTENDEES
 from .db import get_db
+from .documents import new_attendee
 from .errors import ApiError
 from .requests_json import validated
 from .schemas import AttendeeIn, AttendeePatch, ListQuery, field_errors
@@ -43,13 +43,8 @@ def to_json(doc: dict) -> dict:
         "major": doc["major"],
         "created_at": _iso(doc["created_at"]),
         "updated_at": _iso(doc["updated_at"]),
-        "version": version_of(doc),
+        "version": doc["version"],
     }
-
-
-def version_of(doc: dict) -> int:
-    """The stored version; documents written before versions existed count as version 1."""
-    return doc.get("version", 1)
 
 
 def etag(version: int) -> str:
@@ -59,9 +54,7 @@ def etag(version: int) -> str:
 
 def _at_version(doc: dict) -> dict:
     """A filter that matches DOC only while it still has the version it was read with."""
-    if "version" in doc:
-        return {"_id": doc["_id"], "version": doc["version"]}
-    return {"_id": doc["_id"], "version": {"$exists": False}}
+    return {"_id": doc["_id"], "version": doc["version"]}
 
 
 def _check_if_match(attendee_id: str, version: int) -> None:
@@ -83,7 +76,7 @@ def _check_if_match(attendee_id: str, version: int) -> None:
 
 def _with_etag(doc: dict, status: int = 200, headers: dict | None = None) -> tuple:
     """The JSON of DOC with its ETag (and any other HEADERS)."""
-    return jsonify(to_json(doc)), status, {"ETag": etag(version_of(doc)), **(headers or {})}
+    return jsonify(to_json(doc)), status, {"ETag": etag(doc["version"]), **(headers or {})}
 
 
 def _iso(moment: datetime) -> str:
@@ -189,13 +182,6 @@ def _location(attendee_id: ObjectId) -> str:
     return url_for("attendees.get_attendee", attendee_id=str(attendee_id))
 
 
-def new_attendee(attendee_id: ObjectId, fields: dict, now: datetime | None = None) -> dict:
-    """The document stored for a new attendee: version 1, created and updated NOW (or now)."""
-    now = now or datetime.now(UTC)
-    doc = {"_id": attendee_id, **fields, "version": 1, "created_at": now, "updated_at": now}
-    return {**doc, SEARCH_KEY: search_words(doc)}
-
-
 @bp.post("")
 def create_attendee() -> tuple:
     """Create an attendee: 201 with its Location, or 409 if its email is taken.
@@ -206,7 +192,7 @@ def create_attendee() -> tuple:
     fields = validated(AttendeeIn).model_dump()
     if key is not None:
         return _create_once(key, fields)
-    doc = new_attendee(ObjectId(), fields)
+    doc = {"_id": ObjectId(), **new_attendee(fields)}
     try:
         get_db()[ATTENDEES].insert_one(doc)
     except DuplicateKeyError:
@@ -222,7 +208,7 @@ def _create_once(key: str, fields: dict) -> tuple:
     held = idempotency.reserve(database, key, idempotency.fingerprint(fields), lifetime)
     if held.outcome is not None:
         return _replay(held.outcome, fields)
-    doc = new_attendee(held.attendee_id, fields)
+    doc = {"_id": held.attendee_id, **new_attendee(fields)}
     replayed = False
     try:
         database[ATTENDEES].insert_one(doc)
@@ -278,7 +264,7 @@ def _current(collection: Collection, oid: ObjectId, attendee_id: str) -> dict:
     doc = collection.find_one({"_id": oid})
     if doc is None:
         raise _not_found(attendee_id)
-    _check_if_match(attendee_id, version_of(doc))
+    _check_if_match(attendee_id, doc["version"])
     return doc
 
 
@@ -293,14 +279,13 @@ def _update(attendee_id: str, changes: dict) -> tuple:
     collection = get_db()[ATTENDEES]
     for _ in range(WRITE_ATTEMPTS):
         read = _current(collection, oid, attendee_id)
-        version = version_of(read) + 1
+        version = read["version"] + 1
         # The search key follows the fields it is made of; the write is conditional on the
         # version read, so READ plus CHANGES is exactly the attendee as it will be stored.
         changes = {**changes, SEARCH_KEY: search_words({**read, **changes})}
         try:
-            # update_one, not find_one_and_update: nx-27017 reports no duplicate key for the
-            # latter. $currentDate stamps the time with the server's clock (the same for every
-            # replica; a datetime sent with $set comes back as a string from nx-27017).
+            # $currentDate stamps the time with the server's clock, the same for every replica.
+            # (update_one and $currentDate are also what the stand-in answers: standin.py.)
             result = collection.update_one(
                 _at_version(read),
                 {"$set": {**changes, "version": version}, "$currentDate": {"updated_at": True}},
@@ -315,7 +300,7 @@ def _update(attendee_id: str, changes: dict) -> tuple:
 def _as_written(collection: Collection, ours: dict) -> dict:
     """The attendee as this request wrote it: read back while it still has our version."""
     stored = collection.find_one({"_id": ours["_id"]})
-    if stored is not None and version_of(stored) == ours["version"]:
+    if stored is not None and stored["version"] == ours["version"]:
         return stored
     # Another write (or a delete) followed ours before the read: its timestamp is not ours,
     # so the server time of our write is unknown; this replica's clock stands in for it.

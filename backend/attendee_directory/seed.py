@@ -1,23 +1,16 @@
 """Seed the directory with the fictional sample attendees shipped in data/attendees.json."""
 
 import json
-import sys
 from datetime import UTC, datetime
 from importlib.resources import files
 
 from pymongo.database import Database
 
 from .collection_names import ATTENDEES, META
+from .documents import new_attendee
 from .schemas import AttendeeIn
-from .search import SEARCH_KEY, search_words
 
 SEED_MARKER = "seed"
-
-
-def new_attendee_fields(attendee: dict, now: datetime) -> dict:
-    """What a seeded attendee is stored with beside its id: as the API's create stores it."""
-    doc = {**attendee, "version": 1, "created_at": now, "updated_at": now}
-    return {**doc, SEARCH_KEY: search_words(doc)}
 
 
 def sample_attendees() -> list[dict]:
@@ -36,7 +29,7 @@ def seed(database: Database) -> int:
     for attendee in sample_attendees():
         result = database[ATTENDEES].update_one(
             {"email": attendee["email"]},
-            {"$setOnInsert": new_attendee_fields(attendee, now)},
+            {"$setOnInsert": new_attendee(attendee, now)},
             upsert=True,
         )
         added += result.upserted_id is not None
@@ -49,9 +42,3 @@ def seed_once(database: Database) -> int:
     if database[META].find_one({"_id": SEED_MARKER}) is not None:
         return 0
     return seed(database)
-
-
-if __name__ == "__main__":  # `python -m attendee_directory.seed`, as the README shows
-    from attendee_directory.cli import seed_command
-
-    sys.exit(seed_command())

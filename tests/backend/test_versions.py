@@ -1,14 +1,10 @@
 """Versions, ETag and If-Match: no lost update, and every write answers with its own result."""
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import pytest
-from bson import ObjectId
 
-from attendee_directory.collection_names import ATTENDEES
-from attendee_directory.db import get_db
-from attendee_directory.schemas import Attendee, AttendeeIn
+from attendee_directory.schemas import Attendee
 
 
 def path_of(attendee: dict) -> str:
@@ -103,45 +99,6 @@ def test_delete_with_the_current_etag_deletes_and_then_every_write_is_404(client
         assert response.status_code == 404
 
 
-def store_legacy(app, email: str) -> str:
-    """Store an attendee as the API did before versions existed (no version field); its path."""
-    now = datetime.now(UTC)
-    legacy = {
-        "_id": ObjectId(),
-        "full_name": "Old Record",
-        "email": email,
-        "year_of_birth": 1990,
-        "gender": "female",
-        "university": "Hue University",
-        "major": "Law",
-        "created_at": now,
-        "updated_at": now,
-    }
-    with app.app_context():
-        get_db()[ATTENDEES].insert_one(legacy)
-    return f"/api/attendees/{legacy['_id']}"
-
-
-def test_documents_stored_before_versions_count_as_version_1(app, client):
-    """A document without a version field reads as version 1 and accepts If-Match "1" once."""
-    path = store_legacy(app, "old@example.edu")
-    read = client.get(path)
-    assert (read.get_json()["version"], read.headers["ETag"]) == (1, '"1"')
-    listed = client.get("/api/attendees").get_json()["items"]
-    assert [item["version"] for item in listed] == [1]
-    changed = client.patch(path, json={"major": "Economics"}, headers={"If-Match": '"1"'})
-    assert changed.status_code == 200
-    assert (changed.get_json()["version"], changed.headers["ETag"]) == (2, '"2"')
-    fields = {name: read.get_json()[name] for name in AttendeeIn.model_fields}
-    stale = client.put(path, json={**fields, "major": "Music"}, headers={"If-Match": '"1"'})
-    assert stale.status_code == 412
-    assert client.get(path).get_json()["major"] == "Economics"
-    other = store_legacy(app, "older@example.edu")
-    assert client.delete(other, headers={"If-Match": '"2"'}).status_code == 412
-    assert client.delete(other, headers={"If-Match": '"1"'}).status_code == 204
-    assert client.get(other).status_code == 404
-
-
 def _ready_replicas(make_app, count: int) -> list:
     """COUNT apps on one database, each connected already, standing for separate replicas."""
     apps = [make_app(replica_name=f"r{i}") for i in range(count)]
@@ -177,15 +134,11 @@ def test_concurrent_patches_lose_nothing_and_each_answer_shows_its_own_write(
     assert final["major"] == last_write["major"]
 
 
-@pytest.mark.parametrize("legacy", [False, True], ids=["versioned", "stored-before-versions"])
-def test_concurrent_writes_with_one_etag_have_exactly_one_winner(make_app, attendee_body, legacy):
+def test_concurrent_writes_with_one_etag_have_exactly_one_winner(make_app, attendee_body):
     """20 PATCHes at once, all with If-Match "1": one 200 and nineteen 412, one change stored."""
     apps = _ready_replicas(make_app, 4)
-    if legacy:
-        path = store_legacy(apps[0], "old@example.edu")
-    else:
-        created = apps[0].test_client().post("/api/attendees", json=attendee_body())
-        path = created.headers["Location"]
+    created = apps[0].test_client().post("/api/attendees", json=attendee_body())
+    path = created.headers["Location"]
 
     def patch(n: int):
         response = (

@@ -2,7 +2,7 @@
 
 The same seed gives the same attendees on every run and every machine: names drawn with the
 approximate frequencies of Vietnamese family names, real universities and majors, unique emails.
-Documents have the shape that the API stores (attendees.new_attendee), search key included.
+Documents have the shape that the API stores (documents.new_attendee), search key included.
 """
 
 import random
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 from pymongo.collection import Collection
 
-from attendee_directory.attendees import new_attendee
+from attendee_directory.documents import new_attendee
 
 SEED = 2023
 BATCH = 1000  # documents per insert_many: large enough to amortize a round trip
@@ -86,7 +86,7 @@ def attendees(count: int, seed: int = SEED) -> Iterator[dict]:
         # The id encodes the creation time, as an id minted at that moment would.
         oid = ObjectId.from_datetime(created)
         oid = ObjectId(oid.binary[:4] + number.to_bytes(8, "big"))
-        yield new_attendee(oid, fields, created)
+        yield {"_id": oid, **new_attendee(fields, created)}
 
 
 def bulk_insert(collection: Collection, count: int, seed: int = SEED) -> int:
