@@ -1,7 +1,11 @@
-"""Command line tools. `attendee-directory-seed` (or `python -m attendee_directory.seed`) adds
-the sample attendees to the database the app is configured for, through the app and get_db()
-as flaskr's init-db does; it is safe to rerun."""
+"""The package's one command: `python -m attendee_directory COMMAND` (in the image and in .venv).
 
+`seed` adds the sample attendees to the database the app is configured for (MONGO_URI /
+MONGO_DB), through the app and get_db() as flaskr's init-db does; it is safe to rerun. The
+server has its own launcher (attendee_directory.serve), since the image runs it as PID 1.
+"""
+
+import argparse
 import sys
 
 from . import create_app
@@ -24,3 +28,14 @@ def seed_command() -> int:
     kept = len(sample_attendees()) - added
     print(f"seeded {settings.mongo_db}: {added} attendees added, {kept} already there")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ARGV (default: the command line) and run the command it names."""
+    parser = argparse.ArgumentParser(
+        prog="python -m attendee_directory", description="The attendee directory's commands."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("seed", help="add the sample attendees that are not there yet")
+    commands.choices["seed"].set_defaults(run=seed_command)
+    return parser.parse_args(argv).run()

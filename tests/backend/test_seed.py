@@ -30,12 +30,20 @@ def test_seed_twice_adds_nothing_the_second_time(app):
 def test_seed_command_is_idempotent(mongo_server, settings):
     """The seed command adds the sample once and reports 0 added on a rerun."""
     env = {"MONGO_URI": mongo_server.uri, "MONGO_DB": settings.mongo_db, "PATH": ""}
-    command = [sys.executable, "-m", "attendee_directory.seed"]
+    command = [sys.executable, "-m", "attendee_directory", "seed"]
     first = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     second = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     total = len(sample_attendees())
     assert f"{total} attendees added" in first.stdout
     assert "0 attendees added" in second.stdout
+
+
+def test_the_command_refuses_an_unknown_subcommand():
+    """`python -m attendee_directory` names its commands and exits 2 on an unknown one."""
+    command = [sys.executable, "-m", "attendee_directory", "reseed"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    assert "seed" in result.stderr
 
 
 def test_first_start_seeds_once_and_keeps_deletions(make_app):
