@@ -10,18 +10,17 @@ LOG_FORMAT=json writes every line as one JSON object instead, the access line's 
 (request_id among them, the same X-Request-ID as nginx's json line), for log collectors.
 """
 
+import atexit
 import json
 import logging
 import queue
 import re
 import sys
-import threading
 import time
+from logging.handlers import QueueHandler, QueueListener
 from urllib.parse import quote
 
 from flask import Flask, Response, request
-
-from . import background
 
 PACKAGE_LOGGER = "attendee_directory"
 access_log = logging.getLogger(f"{PACKAGE_LOGGER}.access")
@@ -30,54 +29,6 @@ access_log = logging.getLogger(f"{PACKAGE_LOGGER}.access")
 # control characters): the rest is %-escaped.
 _SAFE = "/:@!$&'()*+,;=-._~?%"
 _UNSAFE = re.compile(f"[^A-Za-z0-9{re.escape(_SAFE)}]")
-
-WRITE_EVERY_SECONDS = 0.1
-
-
-class BackgroundWriter(logging.Handler):
-    """Formats a record in the calling thread and queues the line; one thread writes them all.
-
-    A request thread never waits on a write or a lock. With a plain StreamHandler (a lock and a
-    write per line from every request thread) one replica answered /api/whoami about 3x slower
-    with its access log on than off: each write gave up the GIL, and threads queued on the lock
-    behind it. Here a writer thread wakes every WRITE_EVERY_SECONDS and writes what was queued
-    in one call; a process that exits normally writes the rest first.
-    """
-
-    def __init__(self, stream) -> None:
-        super().__init__()
-        self.stream = stream
-        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._write_lock = threading.Lock()
-        background.every(WRITE_EVERY_SECONDS, self.drain, name="log-writer")
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        """Emit without the handler's lock: request threads held it while formatting and
-        queued up behind each other; formatting needs no lock and the queue is thread-safe."""
-        if self.filter(record):
-            self.emit(record)
-            return True
-        return False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self._lines.put(self.format(record) + "\n")
-        except Exception:  # noqa: BLE001 (logging must never break a request)
-            self.handleError(record)
-
-    def drain(self) -> None:
-        """Write every queued line now."""
-        lines = []
-        with self._write_lock:
-            try:
-                while True:
-                    lines.append(self._lines.get_nowait())
-            except queue.Empty:
-                pass
-            if lines:
-                self.stream.write("".join(lines))
-                self.stream.flush()
-
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, and an access line's fields."""
@@ -97,18 +48,30 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
-    """Send the package's log to stdout, once per process (tests create many apps)."""
+    """Send the package's log to stdout, once per process (tests create many apps).
+
+    A request thread only formats its line and queues it (QueueHandler); one listener thread
+    writes the lines (QueueListener), so no request thread waits on a write or on the stream's
+    lock. With a plain StreamHandler (a lock and a write per line from every request thread)
+    one replica answered /api/whoami about 3x slower with its access log on than off. A
+    process that exits normally writes what is queued first.
+    """
     package = logging.getLogger(PACKAGE_LOGGER)
     package.setLevel(level.upper())
-    if not any(isinstance(handler, BackgroundWriter) for handler in package.handlers):
-        handler = BackgroundWriter(sys.stdout)
-        if log_format == "json":
-            handler.setFormatter(JsonFormatter())
-        else:
-            handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-            )
-        package.addHandler(handler)
+    if any(isinstance(handler, QueueHandler) for handler in package.handlers):
+        return
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    # The queue handler formats (in the request thread, as the record is made); the listener's
+    # handler writes the formatted message as it is.
+    queued = QueueHandler(lines)
+    if log_format == "json":
+        queued.setFormatter(JsonFormatter())
+    else:
+        queued.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    listener = QueueListener(lines, logging.StreamHandler(sys.stdout))
+    listener.start()
+    atexit.register(listener.stop)
+    package.addHandler(queued)
 
 
 def clean(value: str | None) -> str:
