@@ -1,8 +1,8 @@
 """The container benchmark's results object and renderer (bench/containers*.py): a results object
 built here survives its JSON round trip, and the markdown shows its figures and its verdict."""
 
-from devtools.bench.containers import Figure, Results, StackResult
 from devtools.bench.containers_report import render, suggested_limit
+from devtools.bench.containers_results import Figure, Results, StackResult
 
 
 def stack(

@@ -1,13 +1,9 @@
 """The container benchmark's markdown: the two stacks side by side, the image's settings, memory
 and start-up. Every sentence with a figure is computed from the results, never typed."""
 
-from __future__ import annotations
-
 import math
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # bench.containers imports this module to render its results
-    from .containers import Figure, Results, StackResult
+from .containers_results import Figure, Results, StackResult
 
 HEADROOM = 2.0  # a limit is this many times the most a service used under load...
 LIMIT_STEP_MIB = 32  # ...rounded up to a multiple of this

@@ -20,7 +20,16 @@ from devtools.local_stack.nginx import NginxMissing, find_nginx
 
 from ..compose import engine_problem
 from ..paths import DOCS, STATE_DIR
-from . import containers, containers_report, growth, growth_report, machine, servers, servers_report
+from . import (
+    containers,
+    containers_report,
+    containers_results,
+    growth,
+    growth_report,
+    machine,
+    servers,
+    servers_report,
+)
 from .format import share, table
 from .servers_results import ServersResults
 from .wrk import WrkMissing, wrk_binary
@@ -57,12 +66,12 @@ class Part(Generic[ResultsT]):
         return Measured(results, lambda report_dir: self.render(results, report_dir))
 
 
-def measure_containers(args: argparse.Namespace) -> containers.Results:
+def measure_containers(args: argparse.Namespace) -> containers_results.Results:
     """The containers part, with its own run length: its four stacks take turns."""
     return containers.measure(argparse.Namespace(**{**vars(args), "seconds": args.stack_seconds}))
 
 
-def render_containers(results: containers.Results, _report_dir: Path) -> str:
+def render_containers(results: containers_results.Results, _report_dir: Path) -> str:
     """The containers part's section (it writes no files next to the report)."""
     return containers_report.render(results)
 
