@@ -1,21 +1,16 @@
-// The API client: every call goes through here, so every call updates the "served by" badge.
+// The API client: every call goes through here, so every call updates the "served by" badge
+// and tells the views that show recent calls (onServedBy).
 
 import { $, setTone } from "./dom.js";
-import { renderRecentCalls, renderReplicas } from "./replicas.js";
+import { ApiError } from "./errors.js";
 import { RECENT_CALLS, state } from "./state.js";
 
-/** An API error: the HTTP status and the API's {error, message, fields} body. */
-export class ApiError extends Error {
-  constructor(status, code, message, fields, requestId) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.fields = fields || null;
-    this.requestId = requestId || "";
-  }
-}
+const servedByListeners = [];
 
-// The API client: every call goes through here, so every call updates the "served by" badge.
+/** Call LISTENER after every answer, once the badge and the recent calls are updated. */
+export function onServedBy(listener) {
+  servedByListeners.push(listener);
+}
 
 export async function api(method, path, { body, signal, headers = {} } = {}) {
   const init = {
@@ -84,6 +79,5 @@ export function noteServedBy(method, path, response) {
     name,
   });
   state.recentCalls.length = Math.min(state.recentCalls.length, RECENT_CALLS);
-  renderRecentCalls();
-  if (state.replicaSplit) renderReplicas();
+  for (const listener of servedByListeners) listener();
 }

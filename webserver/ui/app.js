@@ -2,6 +2,7 @@
 // Everything is built with createElement/textContent (never innerHTML with data), and no
 // inline script, handler or style attribute is used, so the page runs under the strict CSP.
 
+import { onServedBy } from "./api.js";
 import { $, debounce, hideBanner } from "./dom.js";
 import {
   askDelete,
@@ -20,7 +21,7 @@ import {
   showDetails,
   sortBy,
 } from "./list.js";
-import { refreshReplicas } from "./replicas.js";
+import { refreshReplicas, renderRecentCalls, renderReplicas } from "./replicas.js";
 import { FIELDS, readUrlState, REPLICA_POLL_MS, SEARCH_DELAY_MS, state } from "./state.js";
 
 function wire() {
@@ -109,6 +110,11 @@ function wire() {
     });
   }
   $("banner-close").addEventListener("click", () => hideBanner($("banner")));
+  // Every answer updates the recent calls, and the split while it is shown.
+  onServedBy(() => {
+    renderRecentCalls();
+    if (state.replicaSplit) renderReplicas();
+  });
 
   window.setInterval(() => {
     if (!document.hidden) refreshReplicas();

@@ -1,6 +1,6 @@
 // DOM helpers and messages: a page banner for errors, a toast for successes.
 
-import { ApiError } from "./api.js";
+import { ApiError } from "./errors.js";
 import { ERROR_TITLES, TOAST_MS, TONES } from "./state.js";
 
 export const $ = (id) => document.getElementById(id);

@@ -1,0 +1,13 @@
+// The API's errors as the UI handles them: its own module, so that the API client and the DOM
+// helpers can both use it without importing each other.
+
+/** An API error: the HTTP status and the API's {error, message, fields} body. */
+export class ApiError extends Error {
+  constructor(status, code, message, fields, requestId) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.fields = fields || null;
+    this.requestId = requestId || "";
+  }
+}
