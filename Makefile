@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CANARY ?=
 
-.PHONY: run test lint bench lock clean figures screenshots image-report
+.PHONY: run check test lint bench lock clean figures screenshots image-report
 
 # uv, pinned, in a venv of its own: Debian's python3 is externally managed (PEP 668), so no
 # `pip install --user`; the venv needs nothing but python3 (python3-venv on Debian).
@@ -31,11 +31,13 @@ $(VENV)/.installed: uv.lock pyproject.toml backend/pyproject.toml webserver/pypr
 run: $(VENV)/.installed
 	$(PY) -m devtools.local_stack $(if $(CANARY),--canary)
 
-test: $(VENV)/.installed
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+test: lint
 	$(PY) -m pytest
+
+# The fast loop (about 2 minutes): lint, types, and every suite but the container, browser and
+# fault ones (markers in pyproject.toml). `make test` is the full run that CI calls.
+check: lint
+	$(PY) -m pytest -m "not containers and not browser and not faults"
 
 # Generators of tracked files (never run by `make test`, which rewrites nothing tracked):
 # docs/screenshot.png and docs/prometheus-targets.png from a local stack in headless Chromium
@@ -51,7 +53,7 @@ image-report: $(VENV)/.installed
 figures: $(VENV)/.installed
 	$(PY) -m devtools.generators.doc_figures
 
-# mypy checks the files that pyproject.toml's [tool.mypy] names.
+# mypy checks the files that pyproject.toml's [tool.mypy] names; pre-commit runs the same.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -18,7 +18,7 @@ from devtools.figures import save
 from devtools.processes import find_executable
 from tests.stack_helpers import new_stack
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
 SEED = 20230601
 MAX_EXAMPLES = 50  # per operation and phase: about 800 cases, about 30 s a run on 2 cores
@@ -110,7 +110,7 @@ FIGURES: dict = {}
 
 @pytest.fixture(scope="module", autouse=True)
 def figures(pytestconfig):
-    """Print the runs' counts and save them for the README (test-artifacts/fuzz.json)."""
+    """Print the runs' counts and save them for docs/operations.md (test-artifacts/fuzz.json)."""
     yield FIGURES
     save(pytestconfig, "fuzz", FIGURES)
 

@@ -13,7 +13,7 @@ from devtools.local_stack.supervisor import FAILURES_TO_RESTART, INTERVAL, PROBE
 from devtools.processes import http_ok, wait_until
 from tests.stack_helpers import new_stack
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
 
 @pytest.fixture
