@@ -91,3 +91,23 @@ def test_shell_scripts_pass_shellcheck():
         "database/image/init/create-app-user.sh",
         "database/image/app-user-can-log-in.sh",
     )
+
+
+def _make_lint_commands() -> list[str]:
+    """The commands of the Makefile's lint target, with $(VENV) spelled out."""
+    makefile = (REPO / "Makefile").read_text()
+    recipe = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    return [line.strip().replace("$(VENV)", ".venv") for line in recipe]
+
+
+def test_pre_commit_runs_what_make_lint_runs():
+    """Every command of `make lint` is a pre-commit hook, so a commit is checked as CI checks it."""
+    config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())
+    entries = [hook["entry"] for repo in config["repos"] for hook in repo["hooks"]]
+    commands = _make_lint_commands()
+    assert commands and all(command.startswith(".venv/bin/") for command in commands), commands
+    for command in commands:
+        # The same tool and mode; a hook gets the changed files instead of "." and may add flags
+        # after them (ruff's --force-exclude).
+        words = [word for word in command.split() if word != "."]
+        assert any(entry.split()[: len(words)] == words for entry in entries), command
