@@ -8,6 +8,7 @@ printed. Traffic goes only to the webserver's published port on 127.0.0.1.
 
 import json
 import os
+import re
 import shlex
 import signal
 import threading
@@ -16,6 +17,7 @@ import time
 import pytest
 import requests
 
+from attendee_directory.seed import sample_attendees
 from devtools.compose import (
     SERVICE_LABEL,
     ComposeProject,
@@ -346,6 +348,27 @@ def test_an_attendee_created_before_down_is_there_after_up(stack):
     found = requests.get(f"{stack.url}{location}", timeout=10)
     assert found.status_code == 200, found.text
     assert found.json()["email"] == body["email"]
+
+
+def test_the_documented_reseed_command_brings_a_deleted_sample_back(stack):
+    """docs/operations.md's `docker compose run --rm backend python -m attendee_directory seed`
+    adds a deleted sample attendee again and says how many it added."""
+    sample = sample_attendees()[0]
+    found = requests.get(
+        f"{stack.url}/api/attendees", params={"q": sample["full_name"]}, timeout=10
+    )
+    [ours] = [item for item in found.json()["items"] if item["email"] == sample["email"]]
+    gone = requests.delete(f"{stack.url}/api/attendees/{ours['id']}", timeout=10)
+    assert gone.status_code == 204, gone.text
+    seeded = stack.compose("run", "--rm", "backend", "python", "-m", "attendee_directory", "seed")
+    match = re.search(r"(\d+) attendees added, (\d+) already there", seeded.stdout)
+    assert match, seeded.stdout + seeded.stderr
+    added, kept = map(int, match.groups())
+    assert added >= 1 and added + kept == len(sample_attendees())
+    again = requests.get(
+        f"{stack.url}/api/attendees", params={"q": sample["full_name"]}, timeout=10
+    )
+    assert sample["email"] in [item["email"] for item in again.json()["items"]]
 
 
 def test_compose_refuses_to_start_without_the_secrets(project, mode, tmp_path):

@@ -1,6 +1,6 @@
 """The fault suite: a hung replica, a database outage, a chaos run and concurrent writers, on the
 real stack (nginx + granian replicas + nx-27017), bounded in time. It prints its figures and
-saves them to test-artifacts/faults.json (`make figures` copies them into the README).
+saves them to test-artifacts/faults.json (`make figures` copies them into docs/operations.md).
 
 Targets (issue "Faults and bad input"):
 - one of 3 replicas frozen: 0 non-2xx reads, p99 under 1 s, none over 3 s, for 60 s of

@@ -221,7 +221,7 @@ def test_environment_names_are_ones_the_backend_reads(documents):
 
 
 def test_secret_keys_are_the_files_that_make_secrets_writes(documents):
-    """The Secret mongo-credentials is made from scripts/make-secrets.sh's files (README)."""
+    """The Secret mongo-credentials is made from scripts/make-secrets.sh's files (operations.md)."""
     written = set(re.findall(r"^write (\w+)", (REPO / "scripts/make-secrets.sh").read_text(), re.M))
     used = set()
     for workload in _of_kind(documents, *WORKLOADS):

@@ -1,5 +1,5 @@
 """Copy the suites' last figures (test-artifacts/*.json) into the documents that show them,
-between each block's markers: the fault suite's into README.md's "What it survives", the
+between each block's markers: the fault suite's into docs/operations.md's "What it survives", the
 monitoring suites' into docs/monitoring.md. Run by `make figures` after `make test`; the test
 run itself never rewrites a tracked file."""
 
@@ -21,7 +21,7 @@ class Block(NamedTuple):
 
 
 BLOCKS = [
-    Block(REPO / "README.md", "fault-figures", ("faults", "fuzz", "swarm"), "fault"),
+    Block(DOCS / "operations.md", "fault-figures", ("faults", "fuzz", "swarm"), "fault"),
     Block(
         DOCS / "monitoring.md",
         "monitoring-figures",

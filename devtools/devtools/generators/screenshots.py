@@ -1,4 +1,4 @@
-"""`make screenshots`: the README's pictures, taken in headless Chromium from a real local stack.
+"""`make screenshots`: the docs' pictures, taken in headless Chromium from a real local stack.
 
 - docs/screenshot.png: the web UI (attendee table, served-by badge, the per-replica split);
 - docs/prometheus-targets.png: the targets the local Prometheus (`make run MONITORING=1`)
