@@ -30,6 +30,7 @@ access_log = logging.getLogger(f"{PACKAGE_LOGGER}.access")
 _SAFE = "/:@!$&'()*+,;=-._~?%"
 _UNSAFE = re.compile(f"[^A-Za-z0-9{re.escape(_SAFE)}]")
 
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, and an access line's fields."""
 
