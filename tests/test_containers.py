@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from attendee_directory.seed import sample_attendees
+from devtools import figures
 from devtools.compose import (
     SERVICE_LABEL,
     ComposeProject,
@@ -47,12 +48,8 @@ STARTED: list[float] = []  # when the suite's first fixture ran
 
 
 def say(config, line: str) -> None:
-    """Print LINE in the test report, even while pytest captures output."""
-    reporter = config.pluginmanager.getplugin("terminalreporter")
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"[containers] {line}")
+    """Print LINE in the test report as one of the container suite's lines."""
+    figures.say(config, "containers", line)
 
 
 def failed_upstream_log(project: ComposeProject) -> str:

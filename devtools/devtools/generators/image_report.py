@@ -41,6 +41,7 @@ from ..paths import DOCS, REPO
 REPORT = DOCS / "images.md"
 # The backend is built from the repository's root (uv.lock is the workspace's); see .dockerignore.
 BACKEND_DOCKERFILE = "backend/Dockerfile"
+PRACTICE_STYLE = Path(__file__).resolve().parents[1] / "bench" / "practice_style"
 MB = 1_000_000  # decimal megabytes, as `docker images` counts them
 
 
@@ -293,7 +294,7 @@ def measure(project: StackProject, mode: BuildMode) -> tuple[str, dict]:
     for stage, tag in zip(("deps", "app", "runtime"), stage_tags, strict=True):
         build(REPO, tag, args, mode.offline, target=stage, dockerfile=BACKEND_DOCKERFILE)
         built_stages[stage] = tag
-    practice_context = REPO / "bench" / "practice_style"
+    practice_context = PRACTICE_STYLE
     build(practice_context, practice, practice_args, mode.offline)
     ours = rebuild_seconds(
         REPO, "backend/attendee_directory/health.py", args, mode.offline, BACKEND_DOCKERFILE
