@@ -92,13 +92,24 @@ class CommandMetrics(monitoring.CommandListener):
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         """Nothing to do: the finished events carry the duration."""
 
+    def __init__(self) -> None:
+        # Each command name's histogram, looked up once (labels() takes the metric's lock).
+        self._latency: dict[str, Histogram] = {}
+
+    def _observe(self, command: str, micros: int) -> None:
+        """Record one command's duration."""
+        latency = self._latency.get(command)
+        if latency is None:
+            latency = self._latency.setdefault(command, MONGO_LATENCY.labels(command))
+        latency.observe(micros / 1e6)
+
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         """Record a command's duration."""
-        MONGO_LATENCY.labels(event.command_name).observe(event.duration_micros / 1e6)
+        self._observe(event.command_name, event.duration_micros)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         """Record a failed command's duration and count the failure."""
-        MONGO_LATENCY.labels(event.command_name).observe(event.duration_micros / 1e6)
+        self._observe(event.command_name, event.duration_micros)
         MONGO_ERRORS.labels(event.command_name).inc()
 
 
@@ -124,6 +135,21 @@ class MetricsMiddleware:
     def __init__(self, app: Flask, wsgi_app) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
+        # Each (route, method, status)'s two series, looked up once: labels() takes the
+        # metric's lock on every call. A route's labels are bounded (templates, METHODS).
+        self._series: dict[tuple[str, str, str], tuple] = {}
+
+    def _record(self, route: str, method: str, status: str, seconds: float) -> None:
+        """Add one answered request to the latency histogram and the request counter."""
+        key = (route, method, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series.setdefault(
+                key, (LATENCY.labels(route, method), REQUESTS.labels(route, method, status))
+            )
+        latency, requests = series
+        latency.observe(seconds)
+        requests.inc()
 
     def __call__(self, environ, start_response):
         """Serve one request and record it, whatever the app answered."""
@@ -145,8 +171,7 @@ class MetricsMiddleware:
         finally:
             IN_FLIGHT.dec()
             route = environ.get(_ROUTE, UNMATCHED)
-            LATENCY.labels(route, method).observe(time.perf_counter() - started)
-            REQUESTS.labels(route, method, status[0]).inc()
+            self._record(route, method, status[0], time.perf_counter() - started)
 
     def exposition(self, method: str, start_response) -> list[bytes]:
         """Every metric of this replica, summed over its workers, in Prometheus' text format."""

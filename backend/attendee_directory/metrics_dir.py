@@ -1,11 +1,15 @@
 """Where a replica's worker processes keep their Prometheus metrics, and its housekeeping.
 
-prometheus-client's multiprocess mode: each granian worker writes its values to files of its
-own (named after its pid) in PROMETHEUS_MULTIPROC_DIR, and /metrics adds the files of every
-worker up. The server's main process prepares the directory before any worker starts; the
-workers inherit the variable. This module imports nothing from prometheus-client at import
-time: the client picks its file-backed values when it is first imported, which must happen
-only after the variable is set.
+With several granian workers, prometheus-client's multiprocess mode: each worker writes its
+values to files of its own (named after its pid) in PROMETHEUS_MULTIPROC_DIR, and /metrics adds
+the files of every worker up. The server's main process prepares the directory before any
+worker starts; the workers inherit the variable. With one worker (the image's default) there is
+nothing to add up, and the file-backed values cost more than the rest of a request's metrics:
+each write takes one process-wide lock and asks for the pid. That worker keeps in-process
+values instead; when granian respawns it, its counters start again from zero, a counter reset
+that Prometheus' rate() and increase() account for. This module imports nothing from
+prometheus-client at import time: the client picks its file-backed values when it is first
+imported, which must happen only after the variable is set.
 """
 
 import os
@@ -19,14 +23,18 @@ MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w+?_(\d+)\.db$")
 
 
-def prepare_metrics_dir() -> Path | None:
-    """In the main process: an empty metrics directory in the environment; None if one is made.
+def prepare_metrics_dir(workers: int) -> Path | None:
+    """In the main process: where WORKERS workers keep their metrics; the directory it made.
 
-    With PROMETHEUS_MULTIPROC_DIR set (the image points it at its tmpfs), that directory is
-    emptied: the files of a previous run would be counted again. Without it, a fresh
-    directory is made under the temporary directory (each local replica gets its own), and
-    returned so that the caller can remove it when the server stops.
+    One worker: none, and PROMETHEUS_MULTIPROC_DIR is removed from the environment, so that
+    the worker keeps in-process values. Several: with PROMETHEUS_MULTIPROC_DIR set, that
+    directory is emptied (the files of a previous run would be counted again); without it, a
+    fresh directory is made under the temporary directory (each local replica gets its own),
+    and returned so that the caller can remove it when the server stops.
     """
+    if workers == 1:
+        os.environ.pop(MULTIPROC_VARIABLE, None)
+        return None
     configured = os.environ.get(MULTIPROC_VARIABLE)
     if configured:
         directory = Path(configured)

@@ -8,8 +8,9 @@ WEB_CONCURRENCY, WEB_THREADS, GRACEFUL_TIMEOUT (compose's stop_grace_period, 30 
 and LOG_LEVEL (the server's own log level; the app's log, access lines included, is configured
 by the app, see attendee_directory.request_log). Besides:
 
-- PROMETHEUS_MULTIPROC_DIR: where the workers keep their metrics (emptied at start); unset,
-  a fresh directory under the temporary directory, removed at exit. See metrics_dir.
+- PROMETHEUS_MULTIPROC_DIR: where several workers keep their metrics (emptied at start); unset,
+  a fresh directory under the temporary directory, removed at exit; ignored with one worker,
+  which keeps in-process values. See metrics_dir.
 """
 
 import multiprocessing
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     multiprocessing.set_start_method("spawn", force=True)
     mark_server_process()
     # Before any worker starts: the workers inherit the variable and write their files there.
-    made = prepare_metrics_dir()
+    made = prepare_metrics_dir(options["workers"])
     try:
         Server(**options).serve()
     finally:
