@@ -8,6 +8,15 @@ the same under any server:
 
 LOG_FORMAT=json writes every line as one JSON object instead, the access line's fields as keys
 (request_id among them, the same X-Request-ID as nginx's json line), for log collectors.
+
+The package's own messages (a few, warnings mostly) are logging records: the request thread
+formats and queues them (QueueHandler) and one listener thread writes them (QueueListener). The
+access line, one per request, is not a record: a LogRecord (a stack walk to find the caller,
+the pid, the thread's and the process's names) and the formatter's timestamp cost as much as
+Flask's own work per request. It is built as a string in the request thread and queued, and a
+writer thread (background.every) writes the queued lines in one call every
+WRITE_EVERY_SECONDS, and once more at exit; a replica killed outright loses at most that long
+of lines. Both paths give the same line shape, field for field.
 """
 
 import atexit
@@ -15,20 +24,27 @@ import json
 import logging
 import queue
 import re
+import string
 import sys
+import threading
 import time
 from logging.handlers import QueueHandler, QueueListener
+from typing import TextIO
 from urllib.parse import quote
 
 from flask import Flask, Response, request
 
+from . import background
+
 PACKAGE_LOGGER = "attendee_directory"
-access_log = logging.getLogger(f"{PACKAGE_LOGGER}.access")
+ACCESS_LOGGER = f"{PACKAGE_LOGGER}.access"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+WRITE_EVERY_SECONDS = 0.1
 
 # Everything a URL or a header may hold that cannot break a log line (no spaces, quotes or
 # control characters): the rest is %-escaped.
 _SAFE = "/:@!$&'()*+,;=-._~?%"
-_UNSAFE = re.compile(f"[^A-Za-z0-9{re.escape(_SAFE)}]")
+_SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + _SAFE)
 
 
 class JsonFormatter(logging.Formatter):
@@ -68,7 +84,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     if log_format == "json":
         queued.setFormatter(JsonFormatter())
     else:
-        queued.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        queued.setFormatter(logging.Formatter(TEXT_FORMAT))
     listener = QueueListener(lines, logging.StreamHandler(sys.stdout))
     listener.start()
     atexit.register(listener.stop)
@@ -80,7 +96,7 @@ def clean(value: str | None) -> str:
     if not value:
         return "-"
     value = value[:256]
-    if not _UNSAFE.search(value):
+    if _SAFE_CHARACTERS.issuperset(value):  # the usual case: no pattern to run
         return value
     # WSGI strings carry the raw bytes as latin-1 (PEP 3333): escape the bytes that were sent.
     return quote(value.encode("latin-1", "backslashreplace"), safe=_SAFE)
@@ -105,19 +121,68 @@ def request_target() -> str:
 _STARTED = "attendee_directory.started"
 
 
+class AccessLines:
+    """This process's access lines: queued by the request threads, written in batches.
+
+    One per process (tests create many apps); the writer thread starts with the first line.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._lines: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._start = threading.Lock()
+        self._writing = False
+        self._second = -1  # the second that _stamp holds the text of
+        self._stamp = ""
+
+    def add(self, line: str) -> None:
+        """Queue one line; it is written within WRITE_EVERY_SECONDS."""
+        self._lines.put(line)
+        if not self._writing:
+            with self._start:
+                if not self._writing:
+                    background.every(WRITE_EVERY_SECONDS, self.write_pending, name="access-log")
+                    self._writing = True
+
+    def write_pending(self) -> None:
+        """Write every queued line now, in one call."""
+        lines = []
+        try:
+            while True:
+                lines.append(self._lines.get_nowait())
+        except queue.Empty:
+            pass
+        if lines:
+            self.stream.write("\n".join(lines) + "\n")
+            self.stream.flush()
+
+    def timestamp(self, now: float) -> str:
+        """NOW as logging's default asctime (2026-12-03 06:18:56,697): the date and time are
+        formatted once a second, the milliseconds every time."""
+        second = int(now)
+        if second != self._second:
+            # Two threads may both format a new second: each writes the same text.
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+            self._second = second
+        return f"{self._stamp},{int((now - second) * 1000):03d}"
+
+
+ACCESS_LINES = AccessLines(sys.stdout)
+
+
 def _start_clock() -> None:
     request.environ[_STARTED] = time.perf_counter()
 
 
-def _log_request(response: Response) -> Response:
-    """Write the request's access line, from the WSGI environ (the fastest place to read)."""
+def _access_fields(response: Response) -> dict:
+    """The access line's fields, from the WSGI environ (the fastest place to read)."""
     environ = request.environ
     took_ms = (time.perf_counter() - environ.get(_STARTED, time.perf_counter())) * 1000
     target = environ.get("PATH_INFO", "")
     if environ.get("QUERY_STRING"):
         target = f"{target}?{environ['QUERY_STRING']}"
     length = response.content_length
-    fields = {
+    return {
         "remote_addr": environ.get("REMOTE_ADDR") or "-",
         "method": clean(environ.get("REQUEST_METHOD")),
         "target": clean(target),
@@ -128,26 +193,48 @@ def _log_request(response: Response) -> Response:
         "request_id": clean(environ.get("HTTP_X_REQUEST_ID")),
         "forwarded_for": clean(environ.get("HTTP_X_FORWARDED_FOR")),
     }
-    access_log.info(
-        '%s "%s %s %s" %s %s %.1fms request_id=%s forwarded_for=%s',
-        fields["remote_addr"],
-        fields["method"],
-        fields["target"],
-        fields["protocol"],
-        fields["status"],
-        fields["bytes"],
-        took_ms,
-        fields["request_id"],
-        fields["forwarded_for"],
-        extra={"access": fields},
+
+
+def access_message(fields: dict) -> str:
+    """The access line's text: what follows the logger's name in the text format."""
+    return (
+        f'{fields["remote_addr"]} "{fields["method"]} {fields["target"]} {fields["protocol"]}" '
+        f"{fields['status']} {fields['bytes']} {fields['duration_ms']:.1f}ms "
+        f"request_id={fields['request_id']} forwarded_for={fields['forwarded_for']}"
     )
-    return response
+
+
+def _text_line(fields: dict) -> str:
+    """The access line in the text format, as the package's formatter writes its records."""
+    stamp = ACCESS_LINES.timestamp(time.time())
+    return f"{stamp} INFO {ACCESS_LOGGER}: {access_message(fields)}"
+
+
+def _json_line(fields: dict) -> str:
+    """The access line as one JSON object, with the keys JsonFormatter gives a record."""
+    line = {
+        "time": ACCESS_LINES.timestamp(time.time()),
+        "level": "INFO",
+        "logger": ACCESS_LOGGER,
+        "message": access_message(fields),
+        **fields,
+    }
+    return json.dumps(line, ensure_ascii=False)
 
 
 def init_app(app: Flask) -> None:
-    """Configure the log and, unless ACCESS_LOG is off, write an access line per request."""
+    """Configure the log and, unless ACCESS_LOG is off (or the level is above info), write an
+    access line per request."""
     settings = app.config["SETTINGS"]
     configure_logging(settings.log_level, settings.log_format)
-    if settings.access_log:
-        app.before_request(_start_clock)
-        app.after_request(_log_request)
+    if not settings.access_log or logging.getLevelName(settings.log_level.upper()) > logging.INFO:
+        return
+    line = _json_line if settings.log_format == "json" else _text_line
+
+    def log_request(response: Response) -> Response:
+        """Queue the request's access line."""
+        ACCESS_LINES.add(line(_access_fields(response)))
+        return response
+
+    app.before_request(_start_clock)
+    app.after_request(log_request)

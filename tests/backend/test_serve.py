@@ -4,13 +4,15 @@ import contextlib
 import json
 import os
 import signal
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
 
-from attendee_directory import serve
+from attendee_directory import request_log, serve
 from attendee_directory.collection_names import REPLICAS
 from devtools.processes import port_open, wait_until
 from tests.backend.granian_replica import start_replica, worker_pids
@@ -93,3 +95,49 @@ def test_workers_die_with_a_killed_main_process(settings, tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_a_killed_worker_loses_at_most_the_flush_interval_of_access_lines(settings, tmp_path):
+    """SIGKILL of the one worker under a stream of requests: every answered request is in the
+    log but those answered in the last WRITE_EVERY_SECONDS (counted with a margin of as much
+    again, for the writer's own write); nothing is logged twice or unanswered."""
+    log = tmp_path / "replica.log"
+    replica = start_replica(settings.mongo_uri, settings.mongo_db, log)
+    process, url = replica.process, replica.url
+    answered: list[float] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        while not stop.is_set():
+            request = urllib.request.Request(  # noqa: S310
+                f"{url}/api/whoami", headers={"X-Request-ID": f"kill-test-{len(answered)}"}
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+                    response.read()
+            except OSError:
+                return  # the worker is gone
+            answered.append(time.monotonic())
+
+    try:
+        wait_until(lambda: len(worker_pids(process.pid)) == 1, timeout=30, what="the worker")
+        [worker] = worker_pids(process.pid)
+        client = threading.Thread(target=stream)
+        client.start()
+        wait_until(lambda: len(answered) >= 300, timeout=30, what="300 answers")
+        time.sleep(1.0)  # a second of load: most answers are older than the window below
+        killed_at = time.monotonic()
+        os.kill(worker, signal.SIGKILL)
+        stop.set()
+        client.join(10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    window = 2 * request_log.WRITE_EVERY_SECONDS
+    recent = sum(1 for moment in answered if moment > killed_at - window)
+    logged = [line for line in log.read_text().splitlines() if "request_id=kill-test-" in line]
+    ids = [line.rsplit("request_id=", 1)[1].split()[0] for line in logged]
+    assert len(ids) == len(set(ids)), "a line written twice"
+    assert len(ids) <= len(answered) + 1  # the request in flight at the kill may be logged
+    assert len(answered) - len(ids) <= recent, (len(answered), len(ids), recent)
