@@ -1,18 +1,11 @@
 """VDT 2023 attendee directory: the Flask application factory."""
 
 from flask import Flask
-from flask.json.provider import DefaultJSONProvider
 
 from ._version import __version__
+from .json_provider import FastJSONProvider
 
 __all__ = ["__version__", "create_app"]
-
-
-class CompactJSONProvider(DefaultJSONProvider):
-    """Flask's JSON, with the keys in the order the code builds them and no spaces."""
-
-    sort_keys = False
-    compact = True
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -26,7 +19,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings = test_config.pop("SETTINGS", None) or Settings.from_env()
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.config.update(test_config)
-    app.json = CompactJSONProvider(app)
+    app.json = FastJSONProvider(app)
 
     request_log.init_app(app)
     if settings.metrics:

@@ -4,6 +4,7 @@ import logging
 import os
 import socket
 import threading
+import weakref
 from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
@@ -47,16 +48,38 @@ class ReplicaCounter:
         self.started_at = datetime.now(UTC)
         self.flush_seconds = flush_seconds
         self._lock = threading.Lock()
-        self._pid = os.getpid()
         self._writing = False  # the background writer of this process has been started
         self.served = 0
         self._pending = 0
+        self._whoami_head: bytes | None = None  # this process's /api/whoami, all but the count
+        _COUNTERS.add(self)
+
+    def forked(self) -> None:
+        """In a forked child: its own count, writer and identity (another pid)."""
+        self._lock = threading.Lock()
+        self.served, self._pending, self._writing, self._whoami_head = 0, 0, False, None
+
+    def whoami(self) -> bytes:
+        """The /api/whoami body: the identity, validated and serialised once per process, then
+        the count of requests served (this one included: it is counted once answered)."""
+        if self._whoami_head is None:
+            identity = WhoAmI(
+                replica=self.replica,
+                hostname=self.hostname,
+                addresses=self.addresses,
+                pid=os.getpid(),
+                version=__version__,
+                started_at=self.started_at,
+                requests_served=0,
+            )
+            body = self.app.json.dumps(identity.model_dump(mode="json"))
+            # requests_served is the model's last field: everything before its value is fixed.
+            self._whoami_head = body[: body.rindex(":") + 1].encode()
+        return self._whoami_head + b"%d}" % (self.served + 1)
 
     def count(self) -> None:
         """Count one request; write it now, or make sure the background writer runs."""
         with self._lock:
-            if self._pid != os.getpid():  # a forked child starts its own count and writer
-                self._pid, self.served, self._pending, self._writing = os.getpid(), 0, 0, False
             self.served += 1
             self._pending += 1
             start_writer = self.flush_seconds > 0 and not self._writing
@@ -94,6 +117,18 @@ class ReplicaCounter:
             log.warning("replica count not saved, will retry: %s", exc)
 
 
+_COUNTERS: "weakref.WeakSet[ReplicaCounter]" = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """A forked child starts its own counts (granian spawns its workers; a fork is rare)."""
+    for counter in list(_COUNTERS):
+        counter.forked()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def replica_counter() -> ReplicaCounter:
     """Return the current application's replica counter."""
     return current_app.extensions["replica_counter"]
@@ -110,17 +145,7 @@ def _stamp(response: Response) -> Response:
 @bp.get("/whoami")
 def whoami() -> Response:
     """Which replica answered: name, hostname, addresses, pid, version, start, requests served."""
-    counter = replica_counter()
-    identity = WhoAmI(
-        replica=counter.replica,
-        hostname=counter.hostname,
-        addresses=counter.addresses,
-        pid=os.getpid(),
-        version=__version__,
-        started_at=counter.started_at,
-        requests_served=counter.served + 1,  # this request is counted after it is answered
-    )
-    return jsonify(identity.model_dump(mode="json"))
+    return Response(replica_counter().whoami(), mimetype="application/json")
 
 
 @bp.get("/replicas")
