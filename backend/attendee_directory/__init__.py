@@ -10,7 +10,17 @@ __all__ = ["__version__", "create_app"]
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Create the application: settings from the environment, then test overrides."""
-    from . import attendees, db, errors, health, metrics, openapi, replicas, request_log
+    from . import (
+        attendees,
+        db,
+        errors,
+        health,
+        metrics,
+        openapi,
+        replicas,
+        request_log,
+        request_path,
+    )
     from .config import Settings
 
     app = Flask(__name__)
@@ -31,4 +41,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(attendees.bp)
     app.register_blueprint(replicas.bp)
     app.register_blueprint(openapi.bp)
+    request_path.init_app(app)
     return app

@@ -124,23 +124,30 @@ def _register_command_listener() -> None:
         _listener_registered = True
 
 
-class MetricsMiddleware:
-    """Wraps the WSGI app: serves /metrics, and records in-flight, latency and the count of
-    every request, errors included.
+class RequestMetrics:
+    """Records in-flight, latency and the count of every request, errors included, for the
+    request path (request_path.py), and serves /metrics.
 
-    /metrics is answered here, outside Flask's routes: it is the operator's page, not part of
-    the public API that the OpenAPI document describes.
+    /metrics is answered outside Flask's routes: it is the operator's page, not part of the
+    public API that the OpenAPI document describes.
     """
 
-    def __init__(self, app: Flask, wsgi_app) -> None:
+    def __init__(self, app: Flask) -> None:
         self.app = app
-        self.wsgi_app = wsgi_app
         # Each (route, method, status)'s two series, looked up once: labels() takes the
         # metric's lock on every call. A route's labels are bounded (templates, METHODS).
         self._series: dict[tuple[str, str, str], tuple] = {}
 
-    def _record(self, route: str, method: str, status: str, seconds: float) -> None:
-        """Add one answered request to the latency histogram and the request counter."""
+    @staticmethod
+    def begin() -> None:
+        """A request has come in."""
+        IN_FLIGHT.inc()
+
+    def end(self, environ: dict, method: str, status: str, seconds: float) -> None:
+        """The request (METHOD, answered STATUS after SECONDS) is done: record it."""
+        IN_FLIGHT.dec()
+        method = method if method in METHODS else "other"
+        route = environ.get(_ROUTE, UNMATCHED)
         key = (route, method, status)
         series = self._series.get(key)
         if series is None:
@@ -151,27 +158,16 @@ class MetricsMiddleware:
         latency.observe(seconds)
         requests.inc()
 
-    def __call__(self, environ, start_response):
-        """Serve one request and record it, whatever the app answered."""
-        status = ["500"]
-
-        def recording_start_response(status_line, headers, exc_info=None):
-            status[0] = status_line.split(" ", 1)[0]
-            return start_response(status_line, headers, exc_info)
-
+    def serve(self, environ: dict, start_response) -> list[bytes]:
+        """Answer GET or HEAD /metrics, recorded like any other request."""
+        environ[_ROUTE] = METRICS_PATH
+        method = environ["REQUEST_METHOD"]
         started = time.perf_counter()
-        method = environ.get("REQUEST_METHOD", "")
-        method = method if method in METHODS else "other"
-        IN_FLIGHT.inc()
+        self.begin()
         try:
-            if environ.get("PATH_INFO") == METRICS_PATH and method in {"GET", "HEAD"}:
-                environ[_ROUTE] = METRICS_PATH
-                return self.exposition(method, recording_start_response)
-            return self.wsgi_app(environ, recording_start_response)
+            return self.exposition(method, start_response)
         finally:
-            IN_FLIGHT.dec()
-            route = environ.get(_ROUTE, UNMATCHED)
-            self._record(route, method, status[0], time.perf_counter() - started)
+            self.end(environ, method, "200", time.perf_counter() - started)
 
     def exposition(self, method: str, start_response) -> list[bytes]:
         """Every metric of this replica, summed over its workers, in Prometheus' text format."""
@@ -215,7 +211,8 @@ def _granian_version() -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Count, time and serve: the middleware (with /metrics), the route hook, the listener."""
+    """Count, time and serve: the recorder (the request path calls it), the route hook, the
+    command listener."""
     settings = app.config["SETTINGS"]
     _register_command_listener()
     directory = os.environ.get(MULTIPROC_VARIABLE)
@@ -225,5 +222,4 @@ def init_app(app: Flask) -> None:
         settings.replica_name, __version__, platform.python_version(), _granian_version()
     ).set(1)
     app.before_request(_remember_route)
-    # Flask's documented way to wrap the WSGI app; mypy sees it as replacing a method.
-    app.wsgi_app = MetricsMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.extensions["metrics"] = RequestMetrics(app)

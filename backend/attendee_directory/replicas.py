@@ -86,7 +86,7 @@ class ReplicaCounter:
             if start_writer:
                 self._writing = True
         if self.flush_seconds == 0:
-            self.flush()
+            self._flush_in_context()  # the request path counts outside Flask's contexts
         elif start_writer:
             background.every(self.flush_seconds, self._flush_in_context, name="replica-count")
 
@@ -134,14 +134,6 @@ def replica_counter() -> ReplicaCounter:
     return current_app.extensions["replica_counter"]
 
 
-def _stamp(response: Response) -> Response:
-    """Name the replica on every response, and count the request."""
-    counter = replica_counter()
-    response.headers[SERVED_BY_HEADER] = counter.replica
-    counter.count()
-    return response
-
-
 @bp.get("/whoami")
 def whoami() -> Response:
     """Which replica answered: name, hostname, addresses, pid, version, start, requests served."""
@@ -172,9 +164,9 @@ def replicas() -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Create the replica counter and stamp every response with the replica's name."""
+    """Create the replica counter; the request path names the replica on every response
+    (SERVED_BY_HEADER) and counts the request."""
     settings = app.config["SETTINGS"]
     app.extensions["replica_counter"] = ReplicaCounter(
         app, settings.replica_name, settings.stats_flush_seconds
     )
-    app.after_request(_stamp)

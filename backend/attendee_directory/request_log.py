@@ -28,11 +28,12 @@ import string
 import sys
 import threading
 import time
+from collections.abc import Callable
 from logging.handlers import QueueHandler, QueueListener
 from typing import TextIO
 from urllib.parse import quote
 
-from flask import Flask, Response, request
+from flask import Flask, request
 
 from . import background
 
@@ -118,9 +119,6 @@ def request_target() -> str:
     return f"{clean(environ.get('REQUEST_METHOD'))} {clean(environ.get('PATH_INFO'))}"
 
 
-_STARTED = "attendee_directory.started"
-
-
 class AccessLines:
     """This process's access lines: queued by the request threads, written in batches.
 
@@ -170,25 +168,18 @@ class AccessLines:
 ACCESS_LINES = AccessLines(sys.stdout)
 
 
-def _start_clock() -> None:
-    request.environ[_STARTED] = time.perf_counter()
-
-
-def _access_fields(response: Response) -> dict:
-    """The access line's fields, from the WSGI environ (the fastest place to read)."""
-    environ = request.environ
-    took_ms = (time.perf_counter() - environ.get(_STARTED, time.perf_counter())) * 1000
+def _access_fields(environ: dict, status: int, length: str, took_ms: float) -> dict:
+    """The access line's fields, from the WSGI environ and the answer's status line."""
     target = environ.get("PATH_INFO", "")
     if environ.get("QUERY_STRING"):
         target = f"{target}?{environ['QUERY_STRING']}"
-    length = response.content_length
     return {
         "remote_addr": environ.get("REMOTE_ADDR") or "-",
         "method": clean(environ.get("REQUEST_METHOD")),
         "target": clean(target),
         "protocol": environ.get("SERVER_PROTOCOL", "-"),
-        "status": response.status_code,
-        "bytes": "-" if length is None else length,
+        "status": status,
+        "bytes": int(length) if length.isdigit() else "-",
         "duration_ms": round(took_ms, 1),
         "request_id": clean(environ.get("HTTP_X_REQUEST_ID")),
         "forwarded_for": clean(environ.get("HTTP_X_FORWARDED_FOR")),
@@ -204,13 +195,13 @@ def access_message(fields: dict) -> str:
     )
 
 
-def _text_line(fields: dict) -> str:
+def text_line(fields: dict) -> str:
     """The access line in the text format, as the package's formatter writes its records."""
     stamp = ACCESS_LINES.timestamp(time.time())
     return f"{stamp} INFO {ACCESS_LOGGER}: {access_message(fields)}"
 
 
-def _json_line(fields: dict) -> str:
+def json_line(fields: dict) -> str:
     """The access line as one JSON object, with the keys JsonFormatter gives a record."""
     line = {
         "time": ACCESS_LINES.timestamp(time.time()),
@@ -222,19 +213,22 @@ def _json_line(fields: dict) -> str:
     return json.dumps(line, ensure_ascii=False)
 
 
+class AccessLog:
+    """Writes a request's access line (text or JSON), for the request path."""
+
+    def __init__(self, line: Callable[[dict], str]) -> None:
+        self.line = line
+
+    def write(self, environ: dict, status: int, length: str, took_ms: float) -> None:
+        """Queue the access line of one answered request (LENGTH: its Content-Length, or "")."""
+        ACCESS_LINES.add(self.line(_access_fields(environ, status, length, took_ms)))
+
+
 def init_app(app: Flask) -> None:
-    """Configure the log and, unless ACCESS_LOG is off (or the level is above info), write an
-    access line per request."""
+    """Configure the log and, unless ACCESS_LOG is off (or the level is above info), give the
+    request path its access log."""
     settings = app.config["SETTINGS"]
     configure_logging(settings.log_level, settings.log_format)
-    if not settings.access_log or logging.getLevelName(settings.log_level.upper()) > logging.INFO:
-        return
-    line = _json_line if settings.log_format == "json" else _text_line
-
-    def log_request(response: Response) -> Response:
-        """Queue the request's access line."""
-        ACCESS_LINES.add(line(_access_fields(response)))
-        return response
-
-    app.before_request(_start_clock)
-    app.after_request(log_request)
+    if settings.access_log and logging.getLevelName(settings.log_level.upper()) <= logging.INFO:
+        line = json_line if settings.log_format == "json" else text_line
+        app.extensions["access_log"] = AccessLog(line)
