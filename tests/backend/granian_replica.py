@@ -60,4 +60,12 @@ def worker_pids(main_pid: int) -> list[int]:
     children = []
     for task in Path(f"/proc/{main_pid}/task").iterdir():
         children += [int(child) for child in (task / "children").read_text().split()]
-    return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return [child for child in children if b"spawn_main" in _cmdline(child)]
+
+
+def _cmdline(pid: int) -> bytes:
+    """PID's command line; empty for a process that has exited since it was listed."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
