@@ -146,6 +146,27 @@ def proxy_cost(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) 
     return total, costs
 
 
+def request_path(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> dict:
+    """One replica of ours (shipped settings; metrics and access log on) against a one-view
+    Flask app under the same launcher and settings, each hit directly, in turns."""
+    flask = ServerStack(
+        state_dir=state / "flask-hello",
+        replicas=1,
+        port=free_port(),
+        mongo_uri=ours.mongo_uri,
+        config=SHIPPED,
+        app="devtools.bench.flask_hello:app",
+    )
+    ceiling = stacks.enter_context(flask).replica_url() + "/"
+    some = first_id(ours.url)
+    targets = {"flask": ceiling}
+    targets |= {
+        endpoint: ours.replica_url() + ENDPOINTS[endpoint].format(id=some)
+        for endpoint in ("whoami", "list", "get")
+    }
+    return runner.measure(targets, max(args.connections))
+
+
 def metrics_cost(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> dict:
     """The shipped stack against a copy with METRICS=false, both running, measured in turns."""
     plain = ServerStack(
@@ -241,8 +262,9 @@ def measure(args) -> ServersResults:
         results.nginx_ceiling, results.hello_ceiling = found["nginx"], found["hello"]
         results.proxy_config, results.proxy = proxy_cost(runner, args, stacks, state, ours)
         results.servers = server_comparison(runner, args, stacks, state, ours)
-        print("bench: what the metrics cost", flush=True)
+        print("bench: what the metrics cost, the request path against a Flask view", flush=True)
         results.metrics = metrics_cost(runner, args, stacks, state, ours)
+        results.request_path = request_path(runner, args, stacks, state, ours)
         print("bench: the database's own rate, then profiles", flush=True)
         # One client thread, and as many as the stack's replicas have worker threads: the best.
         threads = [1, args.replicas * SHIPPED.workers * SHIPPED.threads]

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from .format import ms, rps, share, table
 from .profile import Profile
+from .servers import ENDPOINTS
 from .servers_results import Pair, ServersResults
 from .setups import LAUNCHERS
 from .wrk import THREADS as WRK_THREADS
@@ -57,6 +58,7 @@ class Report:
             self.proxy(),
             self.servers(),
             self.metrics(),
+            self.request_path(),
             self.profiles(),
         ]
         return "\n".join(line for section in sections for line in [*section, ""]).rstrip() + "\n"
@@ -243,6 +245,44 @@ class Report:
     def metrics(self) -> list[str]:
         """What the metrics cost (a section only if the run measured it)."""
         return metrics_section(self.r) if self.r.metrics else []
+
+    def request_path(self) -> list[str]:
+        """Each endpoint on one replica as a share of a one-view Flask app's rate and tail."""
+        found = self.r.request_path
+        if not found:
+            return []
+        flask = found["flask"]
+        rows = [['one-view Flask app (`jsonify(hello="world")`)', *cells(flask), "1", "1"]]
+        for endpoint in ("whoami", "list", "get"):
+            result = found[endpoint]
+            rows.append(
+                [
+                    f"`{ENDPOINTS[endpoint]}`",
+                    *cells(result),
+                    f"{result.rps / flask.rps:.2f}",
+                    f"{result.p99_ms / flask.p99_ms:.1f}" if flask.p99_ms else "-",
+                ]
+            )
+        listed, served = found["list"].rps, self.served_list_rate()
+        headers = ["on one replica", "req/s", "p50 ms", "p99 ms", "errors"]
+        headers += ["share of Flask's req/s", "p99 / Flask's"]
+        return [
+            "### The request path against a one-view Flask app",
+            "",
+            f"One replica of ours ({self.shipped.label}, metrics and access log on) and a Flask "
+            "app with one view under the same launcher and settings "
+            "(`devtools/devtools/bench/flask_hello.py`), each hit directly, in turns, at "
+            f"{self.top} connections. What ours adds to Flask is its own request path "
+            "(`backend/attendee_directory/request_path.py`: replica header and count, metrics, "
+            "access line) and, for list and get, the database:",
+            "",
+            *table(headers, rows),
+            "",
+            f"The list endpoint on one replica served {rps(listed)} pages/s: "
+            f"{share(listed / served)} of the {rps(served)} list pages/s that the direct pymongo "
+            "loop gets from the same database with the same two commands (the stored count and "
+            "the first page).",
+        ]
 
     def servers(self) -> list[str]:
         """granian (shipped) and gunicorn gthread / sync, each under the same stack."""

@@ -105,6 +105,8 @@ class ServersResults:
     proxy: dict[str, ProxyCost] = field(default_factory=dict)
     servers: list[ServerFigures] = field(default_factory=list)
     metrics: dict[str, MetricsCost] = field(default_factory=dict)
+    # One replica, direct: "flask" (a one-view Flask app, same launcher), whoami, list, get.
+    request_path: dict[str, Result] = field(default_factory=dict)
     database_rates: DatabaseRates | None = None
     profiles: Profiles = field(default_factory=Profiles)
 
