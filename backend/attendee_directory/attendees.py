@@ -58,7 +58,8 @@ def _at_version(doc: dict) -> dict:
 
 
 def _check_if_match(attendee_id: str, version: int) -> None:
-    """412 unless If-Match is absent, `*`, or lists the attendee's current entity tag."""
+    """412 unless If-Match is absent, `*`, or lists the attendee's current entity tag (a value
+    that lists no entity tag at all, empty included, names no version: 412 too)."""
     if "If-Match" not in request.headers:
         return
     tags = request.if_match
@@ -114,13 +115,6 @@ def _list_query() -> ListQuery:
         raise ApiError(
             400, "invalid_query", "some query parameters are invalid", field_errors(exc)
         ) from None
-    if query.after is not None and query.page != 1:
-        raise ApiError(
-            400,
-            "invalid_query",
-            "some query parameters are invalid",
-            {"after": "use either page or after, not both"},
-        )
     return query
 
 
@@ -240,6 +234,14 @@ def _replay(outcome: dict, fields: dict) -> tuple:
     if outcome["status"] == 409:
         raise _duplicate_email(fields["email"])
     body = outcome["body"]
+    if get_db()[ATTENDEES].find_one({"_id": ObjectId(body["id"])}, {"_id": 1}) is None:
+        # Created once, as promised, and deleted since: the answer says so, not 201 again.
+        raise ApiError(
+            404,
+            "not_found",
+            f"the attendee that this {idempotency.HEADER} created ({body['id']}) has been "
+            "deleted since",
+        )
     headers = {"Location": outcome["location"], "ETag": etag(body["version"])}
     return jsonify(body), outcome["status"], headers
 

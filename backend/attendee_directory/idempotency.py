@@ -94,7 +94,9 @@ def sweep_expired(database: Database, lifetime_seconds: int) -> int:
 
 
 def reserve(database: Database, key: str, digest: str, lifetime_seconds: int) -> Reservation:
-    """Reserve KEY for this body, or return the reservation that holds it; 422 for another body."""
+    """Reserve KEY for this body, or return the reservation that holds it; 409 for another body
+    (the key is bound to the first request: a conflict with what the server holds, as a taken
+    email is)."""
     keys = database[IDEMPOTENCY_KEYS]
     for _ in range(RESERVE_ATTEMPTS):
         now = datetime.now(UTC)
@@ -118,7 +120,7 @@ def reserve(database: Database, key: str, digest: str, lifetime_seconds: int) ->
             continue  # it expired or was swept between our two calls: reserve it again
         if held["fingerprint"] != digest:
             raise ApiError(
-                422,
+                409,
                 "idempotency_key_reused",
                 f"this {HEADER} was already used with a different body; "
                 "send a new key for a different request",

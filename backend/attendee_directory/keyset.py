@@ -19,6 +19,10 @@ from . import standin
 from .errors import ApiError
 
 MAX_CURSOR_LENGTH = 512
+# What every cursor looks like (base64url without padding): the document declares it, so a
+# string outside it is refused as a malformed parameter (400), while one in it that is no
+# cursor of this list names no page of it (404).
+CURSOR_PATTERN = f"^[A-Za-z0-9_-]{{1,{MAX_CURSOR_LENGTH}}}$"
 # The Python type of each sortable field's values, to refuse a cursor forged with another.
 VALUE_TYPES = {"year_of_birth": int, "created_at": datetime}
 
@@ -30,8 +34,8 @@ def encode(sort: str, order: str, doc: dict) -> str:
 
 
 def decode(cursor: str, sort: str, order: str) -> tuple[object, ObjectId]:
-    """The sort value and id that CURSOR continues after; 400 naming `after` if it is not one
-    of ours for this SORT and ORDER."""
+    """The sort value and id that CURSOR continues after; 404 naming `after` if it is not one
+    of ours for this SORT and ORDER (it names no page of this list)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         cursor_sort, cursor_order, value, oid = json_util.loads(raw)
@@ -50,8 +54,8 @@ def decode(cursor: str, sort: str, order: str) -> tuple[object, ObjectId]:
 
 
 def _invalid(reason: str) -> ApiError:
-    """The 400 for a bad `after`."""
-    return ApiError(400, "invalid_query", "some query parameters are invalid", {"after": reason})
+    """The 404 for an `after` that names no page of this list."""
+    return ApiError(404, "cursor_not_found", "after names no page of this list", {"after": reason})
 
 
 def page_after(

@@ -40,7 +40,7 @@ def request_body(model: type) -> dict:
 
 # Why each error status is answered; every one of them has the Error shape, whoever produces it.
 REASONS = {
-    400: "Invalid JSON or query parameters",
+    400: "Invalid JSON, query parameters or Idempotency-Key",
     404: "No attendee with this id (or a malformed id)",
     409: "The email belongs to another attendee",
     412: "If-Match names no current version of the attendee (precondition_failed)",
@@ -95,6 +95,7 @@ def _health_paths() -> dict:
         "/healthz": {
             "get": {
                 "tags": ["health"],
+                "operationId": "liveness",
                 "summary": "Liveness: the process answers (no database call)",
                 "responses": {
                     "200": {
@@ -107,6 +108,7 @@ def _health_paths() -> dict:
         "/readyz": {
             "get": {
                 "tags": ["health"],
+                "operationId": "readiness",
                 "summary": "Readiness: the database answers a ping; only ready or not, no details",
                 "responses": {
                     "200": {
@@ -135,12 +137,12 @@ def _header(name: str, description: str, **schema) -> dict:
 IF_MATCH = _header(
     "If-Match",
     'Write only if the attendee is still at this version: its ETag (`"3"`), a list of ETags or '
-    "`*`; otherwise 412. Without it the write is unconditional.",
+    "`*`; otherwise (whatever else it holds) 412. Without it the write is unconditional.",
 )
 IDEMPOTENCY_KEY = _header(
     idempotency.HEADER,
     "Makes a retried create safe: the same key with the same body answers the first result "
-    f"again (with `{idempotency.REPLAYED_HEADER}: true`), with another body 422 "
+    f"again (with `{idempotency.REPLAYED_HEADER}: true`), with another body 409 "
     '`idempotency_key_reused`. Bare or quoted (`"key"`); a malformed key is 400. A key is '
     "remembered for IDEMPOTENCY_KEY_TTL_SECONDS (24 h by default).",
     pattern=f"^{idempotency.KEY_PATTERN.pattern}$",
@@ -157,6 +159,17 @@ CREATED_HEADERS = {
         "description": "`true` when this answer repeats an earlier one with the same key",
         "schema": {"type": "string", "enum": ["true"]},
     },
+}
+
+
+# What a client (and schemathesis' stateful phase) can do with a created attendee next.
+CREATED_LINKS = {
+    f"{verb}Attendee": {
+        "operationId": f"{verb.lower()}Attendee",
+        "parameters": {"attendee_id": "$response.body#/id"},
+        "description": f"{verb} the attendee just created",
+    }
+    for verb in ("Get", "Replace", "Update", "Delete")
 }
 
 
@@ -204,32 +217,46 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                 "/api/attendees": {
                     "get": {
                         "tags": ["attendees"],
+                        "operationId": "listAttendees",
                         "summary": "List attendees (paginated, searchable, sortable)",
                         "parameters": _query_parameters(),
                         "responses": {
                             "200": _json(schemas.AttendeePage, "One page"),
                             **_errors(400, 503),
+                            "404": _json(schemas.Error, "`after` names no page of this list"),
                         },
                     },
                     "post": {
                         "tags": ["attendees"],
+                        "operationId": "createAttendee",
                         "summary": "Create an attendee",
                         "parameters": [IDEMPOTENCY_KEY],
                         "requestBody": request_body(schemas.AttendeeIn),
                         "responses": {
-                            "201": _with_etag(
-                                _json(schemas.Attendee, "Created; Location names it"),
-                                CREATED_HEADERS,
-                            ),
+                            "201": {
+                                **_with_etag(
+                                    _json(schemas.Attendee, "Created; Location names it"),
+                                    CREATED_HEADERS,
+                                ),
+                                "links": CREATED_LINKS,
+                            },
                             **write_errors,
-                            **_errors(409),
                             "400": _json(
                                 schemas.Error, "Invalid JSON, or a malformed Idempotency-Key"
                             ),
+                            "409": _json(
+                                schemas.Error,
+                                "The email is taken, or the Idempotency-Key was used with "
+                                "another body",
+                            ),
+                            "404": _json(
+                                schemas.Error,
+                                "The attendee that this Idempotency-Key created has been deleted "
+                                "since (a replayed create)",
+                            ),
                             "422": _json(
                                 schemas.Error,
-                                "Validation failed (`fields` names every offending field), or the "
-                                "Idempotency-Key was used with another body",
+                                "Validation failed (`fields` names every offending field)",
                             ),
                         },
                     },
@@ -238,6 +265,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                     **one,
                     "get": {
                         "tags": ["attendees"],
+                        "operationId": "getAttendee",
                         "summary": "Get one attendee",
                         "responses": {
                             "200": _with_etag(_json(schemas.Attendee, "The attendee")),
@@ -246,6 +274,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                     },
                     "put": {
                         "tags": ["attendees"],
+                        "operationId": "replaceAttendee",
                         "summary": "Replace an attendee",
                         "parameters": [IF_MATCH],
                         "requestBody": request_body(schemas.AttendeeIn),
@@ -257,6 +286,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                     },
                     "patch": {
                         "tags": ["attendees"],
+                        "operationId": "updateAttendee",
                         "summary": "Change some fields of an attendee",
                         "parameters": [IF_MATCH],
                         "requestBody": request_body(schemas.AttendeePatch),
@@ -268,6 +298,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                     },
                     "delete": {
                         "tags": ["attendees"],
+                        "operationId": "deleteAttendee",
                         "summary": "Delete an attendee",
                         "parameters": [IF_MATCH],
                         "responses": {"204": {"description": "Deleted"}, **_errors(404, 412, 503)},
@@ -276,6 +307,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                 "/api/whoami": {
                     "get": {
                         "tags": ["replicas"],
+                        "operationId": "whoami",
                         "summary": "Which replica answered",
                         "responses": {"200": _json(schemas.WhoAmI, "This replica")},
                     }
@@ -283,6 +315,7 @@ def build_document(version: str, max_body_bytes: int) -> dict:
                 "/api/replicas": {
                     "get": {
                         "tags": ["replicas"],
+                        "operationId": "replicaSplit",
                         "summary": "How requests were split across replicas",
                         "responses": {
                             "200": _json(schemas.ReplicaSplit, "The split"),

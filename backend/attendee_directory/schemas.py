@@ -21,7 +21,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from .keyset import MAX_CURSOR_LENGTH
+from .keyset import CURSOR_PATTERN, MAX_CURSOR_LENGTH
 from .search import COUNT_CAP
 
 YEAR_MIN = 1950
@@ -267,15 +267,25 @@ class ListQuery(BaseModel):
     # Documented as a plain string: a query parameter is absent, never null.
     after: Annotated[
         str | None,
-        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_LENGTH}),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_CURSOR_LENGTH,
+                "pattern": CURSOR_PATTERN,
+            }
+        ),
     ] = Field(
         None,
         min_length=1,
         max_length=MAX_CURSOR_LENGTH,
+        pattern=CURSOR_PATTERN,
         description=(
             "Keyset pagination for API clients: the next_after of the previous response, with "
             "the same q, sort and order. The page starts right after that response's last "
-            "attendee, at the same cost at any depth; page must then be 1 (or absent)."
+            "attendee, at the same cost at any depth; page is then ignored. A string that is "
+            "no cursor of this list (another sort or order, or made up) names no page: 404 "
+            "`cursor_not_found`."
         ),
     )
 

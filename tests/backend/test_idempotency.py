@@ -49,12 +49,12 @@ def test_the_same_body_written_differently_is_the_same_request(client, attendee_
     assert again.get_json()["id"] == first.get_json()["id"]
 
 
-def test_same_key_with_a_different_body_is_422(app, client, attendee_body):
+def test_same_key_with_a_different_body_is_409(app, client, attendee_body):
     """A key reused for another attendee is refused, and that attendee is not created."""
     assert post(client, attendee_body()).status_code == 201
     other = attendee_body(email="someone.else@example.edu")
     response = post(client, other)
-    assert response.status_code == 422
+    assert response.status_code == 409
     error = response.get_json()
     assert error["error"] == "idempotency_key_reused"
     assert "Idempotency-Key" in error["fields"]
@@ -104,7 +104,7 @@ def test_concurrent_requests_with_one_key_create_one_attendee(make_app, attendee
 
 
 def test_an_expired_key_is_forgotten_and_swept(make_app, attendee_body):
-    """Past its lifetime a key names nothing: reused with another body it creates, not 422."""
+    """Past its lifetime a key names nothing: reused with another body it creates, not 409."""
     app = make_app(idempotency_key_ttl_seconds=1)
     client = app.test_client()
     assert post(client, attendee_body()).status_code == 201
@@ -170,3 +170,14 @@ def test_the_key_lifetime_is_a_setting(monkeypatch):
     monkeypatch.setenv("IDEMPOTENCY_KEY_TTL_SECONDS", "0")
     with pytest.raises(ConfigError, match="IDEMPOTENCY_KEY_TTL_SECONDS"):
         Settings.from_env()
+
+
+def test_a_replay_after_the_attendee_was_deleted_is_a_404(app, client, attendee_body):
+    """The key's create happened once; replayed after a delete it says the attendee is gone,
+    neither 201 for a missing attendee nor a second create."""
+    created = post(client, attendee_body())
+    assert client.delete(created.headers["Location"]).status_code == 204
+    again = post(client, attendee_body())
+    assert again.status_code == 404
+    assert "deleted since" in again.get_json()["message"]
+    assert stored_with_email(app, attendee_body()["email"]) == 0

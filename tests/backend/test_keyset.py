@@ -1,5 +1,5 @@
-"""Keyset ("after") pagination: every sort walks the whole directory exactly once, and a bad
-cursor is a 400 that names `after`."""
+"""Keyset ("after") pagination: every sort walks the whole directory exactly once; a malformed
+cursor is a 400 and a well-formed one that is not of this list a 404, both naming `after`."""
 
 import pytest
 
@@ -65,30 +65,43 @@ def test_a_full_last_page_ends_with_an_empty_page(client, directory):
     assert (last["items"], last["next_after"]) == ([], None)
 
 
-@pytest.mark.parametrize(
-    "cursor",
-    [
-        "garbage",
-        "e30",  # {}
-        "WyJmdWxsX25hbWUiLCAiYXNjIiwgMSwgIngiXQ",  # ["full_name", "asc", 1, "x"]
-        "eyIkZGF0ZSI6IHsiJG51bWJlckxvbmciOiAiOTk5OTk5OTk5OTk5OTk5OTk5OTkifX0",  # a date past 9999
-        "%00",
-        "x" * 600,
-    ],
-)
-def test_bad_cursor_is_a_400_naming_after(client, directory, cursor):
-    """A cursor that is not ours (not base64, not our shape, a bad id, too long) is a 400."""
+@pytest.mark.parametrize("cursor", ["%00", "a.b", "a=", "x" * 600])
+def test_malformed_cursor_is_a_400_naming_after(client, directory, cursor):
+    """A string outside the cursor's documented pattern (base64url, at most 512) is a 400."""
     response = client.get(f"/api/attendees?after={cursor}")
     assert response.status_code == 400
     body = response.get_json()
     assert body["error"] == "invalid_query" and "after" in body["fields"]
 
 
-def test_cursor_of_another_sort_or_with_a_page_is_a_400(client, directory):
-    """A cursor only continues the sort and order it came from, and excludes page."""
-    cursor = client.get("/api/attendees?per_page=2").get_json()["next_after"]
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "0",
+        "e30",  # {}
+        "WyJmdWxsX25hbWUiLCAiYXNjIiwgMSwgIngiXQ",  # ["full_name", "asc", 1, "x"]
+        "eyIkZGF0ZSI6IHsiJG51bWJlckxvbmciOiAiOTk5OTk5OTk5OTk5OTk5OTk5OTkifX0",  # a date past 9999
+    ],
+)
+def test_a_well_formed_cursor_that_is_not_ours_names_no_page(client, directory, cursor):
+    """A pattern-valid cursor that no list response gave (not our shape, a bad id, a date past
+    9999) is a 404 naming `after`: it names no page of this list."""
+    response = client.get(f"/api/attendees?after={cursor}")
+    assert response.status_code == 404
+    body = response.get_json()
+    assert body["error"] == "cursor_not_found" and "after" in body["fields"]
+
+
+def test_a_cursor_of_another_sort_names_no_page_and_after_wins_over_page(client, directory):
+    """A cursor only continues the sort and order it came from (404 otherwise, saying which it
+    continues); with a page number too, the cursor decides and the page is ignored."""
+    first = client.get("/api/attendees?per_page=2").get_json()
+    cursor = first["next_after"]
     other = client.get(f"/api/attendees?sort=email&after={cursor}")
-    assert other.status_code == 400
+    assert other.status_code == 404
     assert "sort=full_name&order=asc" in other.get_json()["fields"]["after"]
-    both = client.get(f"/api/attendees?page=2&after={cursor}")
-    assert both.status_code == 400 and "after" in both.get_json()["fields"]
+    alone = client.get(f"/api/attendees?per_page=2&after={cursor}").get_json()
+    both = client.get(f"/api/attendees?per_page=2&page=7&after={cursor}").get_json()
+    assert [item["id"] for item in both["items"]] == [item["id"] for item in alone["items"]]
+    assert {item["id"] for item in both["items"]}.isdisjoint(i["id"] for i in first["items"])

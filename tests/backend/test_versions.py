@@ -171,3 +171,27 @@ def test_the_openapi_document_describes_versions_and_preconditions(client):
     assert (key["name"], key["in"]) == ("Idempotency-Key", "header")
     created = post["responses"]["201"]["headers"]
     assert {"ETag", "Location", "Idempotent-Replayed"} <= set(created)
+
+
+@pytest.mark.parametrize("value", ["", "0", '"3', "W/", "**"])
+def test_an_if_match_that_names_no_version_is_a_412_and_changes_nothing(
+    client, attendee_body, value
+):
+    """If-Match empty, or holding no entity tag of the attendee's, names no current version."""
+    created = client.post("/api/attendees", json=attendee_body())
+    path = created.headers["Location"]
+    for method, body in (("PATCH", {"major": "Changed"}), ("DELETE", None)):
+        response = client.open(path, method=method, json=body, headers={"If-Match": value})
+        assert response.status_code == 412, (method, value)
+        assert response.get_json()["error"] == "precondition_failed"
+    assert client.get(path).get_json()["major"] == attendee_body()["major"]
+
+
+@pytest.mark.parametrize("value", ['"1"', 'W/"1"', ' "0" , "1" ', "*"])
+def test_well_formed_if_match_lists_are_honoured(client, attendee_body, value):
+    """A list of tags, weak or strong, with spaces around commas, or *: the write lands."""
+    created = client.post("/api/attendees", json=attendee_body())
+    patch = client.patch(
+        created.headers["Location"], json={"major": "Changed"}, headers={"If-Match": value}
+    )
+    assert patch.status_code == 200, patch.get_json()
