@@ -211,3 +211,29 @@ def test_a_replica_without_a_configured_dir_makes_and_removes_its_own(settings, 
         code = process.wait(30)
     assert code == 0
     assert not list(tmp_path.glob("attendee-directory-metrics-*"))
+
+
+def test_one_worker_counts_in_process_exactly_and_writes_no_files(settings, tmp_path):
+    """One worker (the image's default): PROMETHEUS_MULTIPROC_DIR is ignored, no value file is
+    written, and N requests at 8 at once give exactly N in the counter, in-flight back to 1."""
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    replica = start_replica(
+        settings.mongo_uri,
+        settings.mongo_db,
+        tmp_path / "r.log",
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        ACCESS_LOG="false",
+    )
+    process, base = replica.process, replica.url
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(_get, [f"{base}/api/whoami"] * 400))
+        assert _whoami_count(base) == 400
+        samples = _samples(_get(f"{base}/metrics"))
+        assert _value(samples, "attendee_directory_http_requests_in_flight") == 1
+        assert list(metrics_dir.iterdir()) == []
+    finally:
+        process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(Exception):
+            process.wait(30)

@@ -274,7 +274,11 @@ class Report:
             "(`devtools/devtools/bench/flask_hello.py`), each hit directly, in turns, at "
             f"{self.top} connections. What ours adds to Flask is its own request path "
             "(`backend/attendee_directory/request_path.py`: replica header and count, metrics, "
-            "access line) and, for list and get, the database:",
+            "access line) and, for list and get, the database. Its metrics are prometheus-client's "
+            "in-process values while a replica runs one worker (the default): nothing to add up, "
+            "and no process-wide lock per value as its multiprocess mode takes, which several "
+            "workers still use (each worker's files, added up at /metrics). Its access line is a "
+            "string queued for a writer thread, not a logging record:",
             "",
             *table(headers, rows),
             "",
