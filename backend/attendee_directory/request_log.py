@@ -49,7 +49,8 @@ _SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + _SAFE)
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, message, and an access line's fields."""
+    """One JSON object per record: time, level, logger and message (json_line gives an access
+    line the same keys, and its fields)."""
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON (json.dumps escapes anything that could break it)."""
@@ -58,7 +59,6 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            **getattr(record, "access", {}),
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
