@@ -66,13 +66,12 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str, log_format: str = "text") -> None:
-    """Send the package's log to stdout, once per process (tests create many apps).
+    """Send the package's records to stdout, once per process (tests create many apps).
 
-    A request thread only formats its line and queues it (QueueHandler); one listener thread
-    writes the lines (QueueListener), so no request thread waits on a write or on the stream's
-    lock. With a plain StreamHandler (a lock and a write per line from every request thread)
-    one replica answered /api/whoami about 3x slower with its access log on than off. A
-    process that exits normally writes what is queued first.
+    The thread that logs only formats its record and queues it (QueueHandler); one listener
+    thread writes them (QueueListener), so no request thread waits on a write or on the
+    stream's lock. A process that exits normally writes what is queued first. (Access lines
+    take their own path: AccessLines.)
     """
     package = logging.getLogger(PACKAGE_LOGGER)
     package.setLevel(level.upper())

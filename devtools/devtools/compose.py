@@ -28,6 +28,8 @@ OFFICIAL_IMAGES = ("python:3.14-alpine", "nginx:1.30-alpine", "mongo:8.0")
 # What scripts/build-base-images.sh makes from Debian packages for the offline mode.
 OFFLINE_PYTHON = "vdt-local/python:3.14"
 OFFLINE_NGINX = "vdt-local/nginx:1.30"
+# Our stack in the offline mode: compose.yaml with the override of local bases and nx-27017.
+OFFLINE_FILES = ("compose.yaml", "compose.offline.yaml")
 PULL_TIMEOUT = 20  # seconds per official image before falling back to the offline mode
 # Our images: built, never pulled (the .invalid domain resolves nowhere; compose.yaml).
 OUR_IMAGES = "vdt2023.invalid"
@@ -127,9 +129,7 @@ def choose_mode() -> BuildMode:
         why = "forced by CONTAINER_MODE" if forced else "official images available"
         return BuildMode("registry", ("compose.yaml",), *OFFICIAL_IMAGES[:2], why)
     why = "forced by CONTAINER_MODE" if forced else f"cannot pull {', '.join(missing)}"
-    return BuildMode(
-        "offline", ("compose.yaml", "compose.offline.yaml"), OFFLINE_PYTHON, OFFLINE_NGINX, why
-    )
+    return BuildMode("offline", OFFLINE_FILES, OFFLINE_PYTHON, OFFLINE_NGINX, why)
 
 
 def image_ids(references: list[str]) -> set[str]:

@@ -16,7 +16,6 @@ from attendee_directory.config import Settings, default
 
 from ..compose import SERVICE_LABEL, ComposeProject, docker
 
-OFFLINE_FILES = ("compose.yaml", "compose.offline.yaml")
 # The stand-in's own interpreter (on its PATH), with pymongo; MONGO_DB as compose.yaml sets it.
 MONGO_DB = default(Settings, "mongo_db")
 DB_URI = "mongodb://127.0.0.1:27017/"

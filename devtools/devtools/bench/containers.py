@@ -20,11 +20,11 @@ from string import Template
 from attendee_directory.config import ServerSettings, default
 from nginx_config import render_container
 
-from ..compose import engine_problem, run
+from ..compose import OFFLINE_FILES, OFFLINE_PYTHON, engine_problem, run
 from ..images import base_with_pip
 from ..paths import REPO, STATE_DIR
 from . import containers_report
-from .compose_stack import OFFLINE_FILES, Stack, answers
+from .compose_stack import Stack, answers
 from .containers_results import Figure, Results, StackResult
 from .database import BENCH_EMAIL
 from .setups import BENCH
@@ -32,7 +32,6 @@ from .wrk import WARMUP_S, median, run_wrk
 
 STATE = STATE_DIR / "bench"
 PRACTICE_COMPOSE = BENCH / "practice_style" / "compose.practice.yaml"
-OFFLINE_PYTHON = "vdt-local/python:3.14"
 TAG = "bench"  # our images' tag here: other runs' images (latest, test) are left alone
 REPLICAS = 2
 ENDPOINTS = {
