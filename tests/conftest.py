@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from tests.stack_helpers import new_stack
+from tests.stack_helpers import admin_token, new_stack
 
 
 @pytest.fixture(scope="session")
@@ -13,8 +13,16 @@ def stack(tmp_path_factory):
         yield running
 
 
+@pytest.fixture(scope="session")
+def stack_token(stack) -> str:
+    """An API token of the stack's first admin."""
+    return admin_token(stack)
+
+
 @pytest.fixture
-def http():
-    """A requests session that keeps connections alive, like a browser would."""
+def http(stack_token):
+    """A requests session that keeps connections alive, like a browser would, signed in as the
+    stack's first admin (its API token)."""
     with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {stack_token}"
         yield session

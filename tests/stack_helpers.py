@@ -11,6 +11,7 @@ import requests
 from devtools.local_stack.nginx import NginxMissing, find_nginx
 from devtools.local_stack.stack import LocalStack
 from devtools.processes import free_port
+from devtools.signin import ADMIN, api_token, token_session
 
 REPLICAS = 3
 
@@ -35,6 +36,16 @@ def new_stack(tmp_path_factory, name: str, **options) -> LocalStack:
     )
 
 
+def admin_token(stack: LocalStack) -> str:
+    """A new API token of the stack's first admin."""
+    return api_token(stack.url, ADMIN, stack.admin_password(), name="tests")
+
+
+def admin_session(stack: LocalStack) -> requests.Session:
+    """A requests session that acts as the stack's first admin (a bearer token)."""
+    return token_session(admin_token(stack))
+
+
 def served_by(session: requests.Session, url: str, count: int, timeout: float = 10):
     """GET URL COUNT times (each must answer 200); count the replicas named in X-Served-By."""
     seen = collections.Counter()
@@ -46,10 +57,16 @@ def served_by(session: requests.Session, url: str, count: int, timeout: float = 
 
 
 def stream(
-    url: str, statuses: list, stop: threading.Event, limit: int = 100_000, timeout: float = 15
+    url: str,
+    statuses: list,
+    stop: threading.Event,
+    limit: int = 100_000,
+    timeout: float = 15,
+    token: str | None = None,
 ) -> None:
-    """GET URL until STOP is set or LIMIT requests were sent, recording each status (0 = none)."""
-    with requests.Session() as session:
+    """GET URL until STOP is set or LIMIT requests were sent, recording each status (0 = none);
+    with TOKEN as the bearer credential, if given."""
+    with requests.Session() if token is None else token_session(token) as session:
         while not stop.is_set() and len(statuses) < limit:
             try:
                 statuses.append(session.get(url, timeout=timeout).status_code)

@@ -10,6 +10,7 @@ import requests
 
 from tests.stack_helpers import (
     REPLICAS,
+    admin_token,
     new_stack,
     served_by,
     stream,
@@ -45,7 +46,9 @@ def test_kill_9_of_a_replica_during_200_gets_loses_none(tmp_path_factory):
         stop = threading.Event()
         url = f"{failover.url}/api/attendees?per_page=5"
         reader = threading.Thread(
-            target=stream, args=(url, statuses, stop, 200), kwargs={"timeout": 10}
+            target=stream,
+            args=(url, statuses, stop, 200),
+            kwargs={"timeout": 10, "token": admin_token(failover)},
         )
         reader.start()
         try:

@@ -12,6 +12,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Create the application: settings from the environment, then test overrides."""
     from . import (
         attendees,
+        audit,
+        auth,
         db,
         errors,
         health,
@@ -20,6 +22,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         replicas,
         request_log,
         request_path,
+        sessions,
+        tokens,
+        users,
     )
     from .config import Settings
 
@@ -37,8 +42,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     errors.init_app(app)
     db.init_app(app)
     replicas.init_app(app)
+    auth.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(attendees.bp)
+    app.register_blueprint(sessions.bp)
+    app.register_blueprint(tokens.bp)
+    app.register_blueprint(users.bp)
+    app.register_blueprint(audit.bp)
     app.register_blueprint(replicas.bp)
     app.register_blueprint(openapi.bp)
     request_path.init_app(app)

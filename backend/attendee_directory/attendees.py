@@ -14,16 +14,47 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from . import idempotency, keyset, search
+from . import audit_log, idempotency, keyset, search
+from .auth import EDITOR, SAFE_METHODS, VIEWER, actor, authorize
 from .collection_names import ATTENDEES
 from .db import get_db
-from .documents import new_attendee
+from .documents import iso, new_attendee
 from .errors import ApiError
 from .requests_json import validated
 from .schemas import AttendeeIn, AttendeePatch, ListQuery, field_errors
 from .search import SEARCH_KEY, search_words
 
 bp = Blueprint("attendees", __name__, url_prefix="/api/attendees")
+
+# What the audit trail compares between an attendee's states.
+AUDITED_FIELDS = ("full_name", "email", "year_of_birth", "gender", "university", "major")
+
+
+@bp.before_request
+def _signed_in() -> None:
+    """Every attendee route needs a signed-in user: viewers read, editors also write.
+    (OPTIONS only lists the methods, and stays open.)"""
+    if request.method != "OPTIONS":
+        authorize(VIEWER if request.method in SAFE_METHODS else EDITOR)
+
+
+def _by() -> str:
+    """The username that this write is made by."""
+    return actor().username
+
+
+def _audit(action: str, attendee_id: ObjectId, before: dict | None, after: dict | None) -> None:
+    """Record an attendee write in the audit trail."""
+    who = actor()
+    audit_log.record(
+        get_db(),
+        who.username,
+        who.via,
+        f"attendee.{action}",
+        ("attendee", str(attendee_id)),
+        audit_log.changes_between(before, after, AUDITED_FIELDS),
+    )
+
 
 # A conditional write loses only when another write lands between its read and its update,
 # and each loss is another request's success, so among N concurrent writers one loses at most
@@ -41,9 +72,11 @@ def to_json(doc: dict) -> dict:
         "gender": doc["gender"],
         "university": doc["university"],
         "major": doc["major"],
-        "created_at": _iso(doc["created_at"]),
-        "updated_at": _iso(doc["updated_at"]),
+        "created_at": iso(doc["created_at"]),
+        "updated_at": iso(doc["updated_at"]),
         "version": doc["version"],
+        "created_by": doc.get("created_by"),
+        "updated_by": doc.get("updated_by"),
     }
 
 
@@ -78,11 +111,6 @@ def _check_if_match(attendee_id: str, version: int) -> None:
 def _with_etag(doc: dict, status: int = 200, headers: dict | None = None) -> tuple:
     """The JSON of DOC with its ETag (and any other HEADERS)."""
     return jsonify(to_json(doc)), status, {"ETag": etag(doc["version"]), **(headers or {})}
-
-
-def _iso(moment: datetime) -> str:
-    """Format a timestamp as ISO 8601 in UTC with a Z suffix, to the millisecond."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _object_id(attendee_id: str) -> ObjectId:
@@ -186,11 +214,12 @@ def create_attendee() -> tuple:
     fields = validated(AttendeeIn).model_dump()
     if key is not None:
         return _create_once(key, fields)
-    doc = {"_id": ObjectId(), **new_attendee(fields)}
+    doc = {"_id": ObjectId(), **new_attendee(fields, by=_by())}
     try:
         get_db()[ATTENDEES].insert_one(doc)
     except DuplicateKeyError:
         raise _duplicate_email(fields["email"]) from None
+    _audit("create", doc["_id"], None, doc)
     return _with_etag(doc, 201, {"Location": _location(doc["_id"])})
 
 
@@ -202,10 +231,11 @@ def _create_once(key: str, fields: dict) -> tuple:
     held = idempotency.reserve(database, key, idempotency.fingerprint(fields), lifetime)
     if held.outcome is not None:
         return _replay(held.outcome, fields)
-    doc = {"_id": held.attendee_id, **new_attendee(fields)}
+    doc = {"_id": held.attendee_id, **new_attendee(fields, by=_by())}
     replayed = False
     try:
         database[ATTENDEES].insert_one(doc)
+        _audit("create", doc["_id"], None, doc)
     except DuplicateKeyError:
         # Either an earlier attempt with this key already inserted the reserved id (it died
         # before recording its answer, or it is running right now), or the email is taken.
@@ -249,7 +279,7 @@ def _replay(outcome: dict, fields: dict) -> tuple:
 @bp.put("/<attendee_id>")
 def replace_attendee(attendee_id: str) -> tuple:
     """Replace every field of an attendee."""
-    return _update(attendee_id, validated(AttendeeIn).model_dump())
+    return _update(attendee_id, validated(AttendeeIn).model_dump(), "replace")
 
 
 @bp.patch("/<attendee_id>")
@@ -258,7 +288,7 @@ def update_attendee(attendee_id: str) -> tuple:
     changes = validated(AttendeePatch).model_dump(exclude_unset=True)
     if not changes:
         raise ApiError(422, "validation_failed", "send at least one field to change")
-    return _update(attendee_id, changes)
+    return _update(attendee_id, changes, "update")
 
 
 def _current(collection: Collection, oid: ObjectId, attendee_id: str) -> dict:
@@ -270,7 +300,7 @@ def _current(collection: Collection, oid: ObjectId, attendee_id: str) -> dict:
     return doc
 
 
-def _update(attendee_id: str, changes: dict) -> tuple:
+def _update(attendee_id: str, changes: dict, action: str) -> tuple:
     """Apply CHANGES to the version of the attendee just read, and answer with this write.
 
     The update only lands if nobody wrote in between (it is filtered on the version read);
@@ -290,12 +320,17 @@ def _update(attendee_id: str, changes: dict) -> tuple:
             # (update_one and $currentDate are also what the stand-in answers: standin.py.)
             result = collection.update_one(
                 _at_version(read),
-                {"$set": {**changes, "version": version}, "$currentDate": {"updated_at": True}},
+                {
+                    "$set": {**changes, "version": version, "updated_by": _by()},
+                    "$currentDate": {"updated_at": True},
+                },
             )
         except DuplicateKeyError:
             raise _duplicate_email(changes["email"]) from None
         if result.matched_count:
-            return _with_etag(_as_written(collection, {**read, **changes, "version": version}))
+            written = {**read, **changes, "version": version, "updated_by": _by()}
+            _audit(action, oid, read, written)
+            return _with_etag(_as_written(collection, written))
     raise _contended(attendee_id)
 
 
@@ -323,12 +358,17 @@ def delete_attendee(attendee_id: str) -> tuple[str, int]:
     """Delete an attendee: 204, 404 if there is none with that id, 412 if If-Match is stale."""
     oid = _object_id(attendee_id)
     collection = get_db()[ATTENDEES]
-    if "If-Match" not in request.headers:
-        if not collection.delete_one({"_id": oid}).deleted_count:
-            raise _not_found(attendee_id)
-        return "", 204
     for _ in range(WRITE_ATTEMPTS):
+        # Read first, even without If-Match: the audit trail records what was deleted.
         read = _current(collection, oid, attendee_id)
         if collection.delete_one(_at_version(read)).deleted_count:
+            _audit("delete", oid, read, None)
             return "", 204
     raise _contended(attendee_id)
+
+
+@bp.get("/<attendee_id>/history")
+def attendee_history(attendee_id: str) -> Response:
+    """The attendee's newest audit entries (who changed what, when), newest first. An attendee
+    that has been deleted keeps its history."""
+    return jsonify(items=audit_log.history(get_db(), "attendee", str(_object_id(attendee_id))))

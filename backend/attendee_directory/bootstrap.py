@@ -1,5 +1,5 @@
 """Getting a database ready for the application: its indexes and, on first start, the sample
-attendees. db.py runs it once per process, the seed command before it seeds."""
+attendees and the first admin. db.py runs it once per process, the commands before they work."""
 
 import logging
 
@@ -7,7 +7,7 @@ from pymongo import ASCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from . import idempotency, standin
+from . import accounts, audit_log, idempotency, standin
 from .collection_names import ATTENDEES
 from .schemas import SORT_FIELDS
 from .search import SEARCH_KEY
@@ -21,8 +21,9 @@ def sort_index_name(field: str) -> str:
     return f"sort_{field}"
 
 
-def prepare(database: Database, seed: bool) -> None:
-    """Create the indexes the application relies on and, when asked, seed an empty directory."""
+def prepare(database: Database, seed: bool, admin: tuple[str, str] | None = None) -> None:
+    """Create the indexes the application relies on and, when asked, seed an empty directory
+    and create the first admin (ADMIN = (username, password)) unless that user exists."""
     attendees = database[ATTENDEES]
     # The unique index is what makes concurrent creates of one email end with exactly one winner.
     attendees.create_index([("email", ASCENDING)], unique=True, name="email_unique")
@@ -32,6 +33,10 @@ def prepare(database: Database, seed: bool) -> None:
     # A multikey index: a prefix of one word is a range of it (see search.py).
     attendees.create_index([(SEARCH_KEY, ASCENDING)], name=SEARCH_KEY)
     idempotency.prepare(database)
+    accounts.prepare(database)
+    audit_log.prepare(database)
+    if admin is not None:
+        accounts.ensure_first_admin(database, *admin)
     if seed:
         inserted = seed_once(database)
         if inserted:

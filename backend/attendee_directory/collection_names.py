@@ -3,3 +3,8 @@
 ATTENDEES = "attendees"
 REPLICAS = "replicas"
 META = "meta"
+USERS = "users"
+SESSIONS = "sessions"
+API_TOKENS = "api_tokens"
+AUDIT = "audit"
+SIGNIN_THROTTLE = "signin_throttle"

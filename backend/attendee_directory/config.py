@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -114,6 +114,32 @@ class Settings(_Environment):
     # benchmark measures what they cost (make bench).
     metrics: bool = True
     idempotency_key_ttl_seconds: int = Field(24 * 3600, ge=1)
+    # Accounts (accounts.py): the first admin is created on first start from ADMIN_PASSWORD
+    # (or ADMIN_PASSWORD_FILE, a secret) when no user of that name exists yet; later changes
+    # go through `python -m attendee_directory users`.
+    admin_username: str = Field("admin", min_length=1, max_length=64)
+    admin_password: SecretStr | None = None
+    # A browser session lasts this long after sign-in (it is not extended by use).
+    session_lifetime_seconds: int = Field(12 * 3600, ge=60)
+    # API tokens expire after the days asked for, at most this many.
+    token_max_days: int = Field(365, ge=1)
+    # Failed sign-ins (signin_throttle.py): an account (or a client address) may fail this many
+    # times, then waits SIGNIN_DELAY_SECONDS, twice that after the next failure, and so on up
+    # to SIGNIN_MAX_DELAY_SECONDS. An address gets more attempts than an account: one address
+    # may be a whole office behind one NAT.
+    signin_account_attempts: int = Field(5, ge=1)
+    signin_address_attempts: int = Field(20, ge=1)
+    signin_delay_seconds: float = Field(1.0, gt=0)
+    signin_max_delay_seconds: float = Field(15 * 60, gt=0)
+    # How many proxies in front of the replica append to X-Forwarded-For (nginx: 1). The client
+    # address is the entry that many places from the end; 0 trusts no header (the peer address).
+    forwarded_hops: int = Field(1, ge=0)
+
+    def first_admin(self) -> tuple[str, str] | None:
+        """The admin to create on first start: (ADMIN_USERNAME, ADMIN_PASSWORD), if one is set."""
+        if self.admin_password is None:
+            return None
+        return self.admin_username, self.admin_password.get_secret_value()
 
     @classmethod
     def _explain(cls, error: ValidationError) -> str:

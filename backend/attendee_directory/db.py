@@ -132,7 +132,7 @@ class Mongo:
         if not self._prepared:
             with self._lock:
                 if not self._prepared:
-                    prepare(database, seed=self.settings.seed_on_start)
+                    prepare(database, self.settings.seed_on_start, self.settings.first_admin())
                     self._prepared = True
         return database
 

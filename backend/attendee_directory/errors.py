@@ -12,6 +12,8 @@ log = logging.getLogger(__name__)
 # Stable, machine-readable codes for the HTTP errors that Werkzeug raises.
 _HTTP_CODES = {
     400: "bad_request",
+    401: "authentication_required",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
@@ -21,14 +23,23 @@ _HTTP_CODES = {
 
 
 class ApiError(Exception):
-    """An error with a status, a stable code, a message and optional per-field messages."""
+    """An error with a status, a stable code, a message, optional per-field messages and
+    headers (WWW-Authenticate, Retry-After)."""
 
-    def __init__(self, status: int, error: str, message: str, fields: dict | None = None):
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        fields: dict | None = None,
+        headers: dict | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
         self.fields = fields
+        self.headers = headers
 
 
 def error_response(status: int, error: str, message: str, fields: dict | None = None) -> Response:
@@ -43,7 +54,9 @@ def error_response(status: int, error: str, message: str, fields: dict | None = 
 
 def _api_error(exc: ApiError) -> Response:
     """Render an ApiError raised by a view."""
-    return error_response(exc.status, exc.error, exc.message, exc.fields)
+    response = error_response(exc.status, exc.error, exc.message, exc.fields)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 def _http_error(exc: HTTPException) -> Response:

@@ -20,6 +20,17 @@ MODELS = (
     schemas.Error,
     schemas.WhoAmI,
     schemas.ReplicaSplit,
+    schemas.SignIn,
+    schemas.SessionInfo,
+    schemas.TokenIn,
+    schemas.TokenCreated,
+    schemas.TokenList,
+    schemas.UserIn,
+    schemas.UserPatch,
+    schemas.User,
+    schemas.UserPage,
+    schemas.AuditPage,
+    schemas.History,
 )
 
 
@@ -41,6 +52,10 @@ def request_body(model: type) -> dict:
 # Why each error status is answered; every one of them has the Error shape, whoever produces it.
 REASONS = {
     400: "Invalid JSON, query parameters or Idempotency-Key",
+    401: "No credentials, or a session or token that is unknown, expired or revoked "
+    "(authentication_required, invalid_token); WWW-Authenticate says how to authenticate",
+    403: "The role may not do this (forbidden), or a cookie-authenticated write came without "
+    "its X-CSRF-Token or from another site's page (csrf_token_missing, cross_site_request)",
     404: "No attendee with this id (or a malformed id)",
     409: "The email belongs to another attendee",
     412: "If-Match names no current version of the attendee (precondition_failed)",
@@ -63,6 +78,58 @@ PROXY_WRITE_STATUSES = (413, 429)
 def _errors(*statuses: int) -> dict:
     """Error responses, all in the shared Error shape."""
     return {str(status): _json(schemas.Error, REASONS[status]) for status in statuses}
+
+
+# Who may call an operation, by operationId: every other operation is public.
+NEEDS_ROLE = {
+    "listAttendees": "viewer",
+    "getAttendee": "viewer",
+    "attendeeHistory": "viewer",
+    "createAttendee": "editor",
+    "replaceAttendee": "editor",
+    "updateAttendee": "editor",
+    "deleteAttendee": "editor",
+    "listTokens": "viewer",
+    "createToken": "viewer",
+    "revokeToken": "viewer",
+    "listUsers": "admin",
+    "createUser": "admin",
+    "getUser": "admin",
+    "updateUser": "admin",
+    "listAudit": "admin",
+}
+SECURITY: list[dict[str, list[str]]] = [{"sessionCookie": []}, {"bearerToken": []}]
+SECURITY_SCHEMES = {
+    "sessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "vdt_session",
+        "description": "From POST /api/session. Writes also send X-CSRF-Token (GET /api/session).",
+    },
+    "bearerToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API token from POST /api/tokens: `Authorization: Bearer vdt_...`",
+    },
+}
+
+
+def _with_security(paths: dict) -> dict:
+    """Declare who may call each protected operation, and its 401 and 403."""
+    for item in paths.values():
+        for method, operation in item.items():
+            role = (
+                NEEDS_ROLE.get(operation.get("operationId", "")) if method != "parameters" else None
+            )
+            if role is None:
+                continue
+            operation["security"] = SECURITY
+            operation["description"] = f"Needs the {role} role or above. " + operation.get(
+                "description", ""
+            )
+            for status, response in _errors(401, 403).items():
+                operation["responses"].setdefault(status, response)
+    return paths
 
 
 def _with_proxy_statuses(paths: dict) -> dict:
@@ -187,6 +254,167 @@ def _query_parameters() -> list[dict]:
     ]
 
 
+def _page_parameters() -> list[dict]:
+    """page and per_page, from the PageQuery schema."""
+    query_schema = schemas.PageQuery.model_json_schema(ref_template=REF)
+    return [
+        {"name": name, "in": "query", "required": False, "schema": schema}
+        for name, schema in query_schema["properties"].items()
+    ]
+
+
+def _operation(operation_id: str, tag: str, summary: str, responses: dict, **more) -> dict:
+    """One operation of the accounts' paths."""
+    return {
+        "tags": [tag],
+        "operationId": operation_id,
+        "summary": summary,
+        **more,
+        "responses": responses,
+    }
+
+
+def _account_paths() -> dict:
+    """Sign-in, API tokens, users and the audit trail."""
+    username = {
+        "name": "username",
+        "in": "path",
+        "required": True,
+        "description": "The username, in any case",
+        "schema": {"type": "string"},
+    }
+    token_id = {"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    body_errors = _errors(400, 413, 415, 422, 503)
+    return {
+        "/api/session": {
+            "post": _operation(
+                "signIn",
+                "accounts",
+                "Sign in: sets the session cookie (HttpOnly, SameSite=Lax, Secure over HTTPS)",
+                {
+                    "200": _json(schemas.SessionInfo, "Signed in; the cookie is set"),
+                    **body_errors,
+                    "401": _json(
+                        schemas.Error,
+                        "The username or password is wrong (the same answer for an unknown user)",
+                    ),
+                    "403": _json(schemas.Error, "Sent from another site's page"),
+                    "429": _json(
+                        schemas.Error,
+                        "Too many failed sign-ins for this account or address; see Retry-After",
+                    ),
+                },
+                requestBody=request_body(schemas.SignIn),
+            ),
+            "get": _operation(
+                "currentSession",
+                "accounts",
+                "Who is signed in, and the CSRF token for writes",
+                {
+                    "200": _json(schemas.SessionInfo, "The signed-in user"),
+                    **_errors(401, 503),
+                },
+            ),
+            "delete": _operation(
+                "signOut",
+                "accounts",
+                "Sign out: ends the session on every replica and clears the cookie",
+                {"204": {"description": "Signed out (or was not signed in)"}, **_errors(403, 503)},
+            ),
+        },
+        "/api/tokens": {
+            "get": _operation(
+                "listTokens",
+                "accounts",
+                "Your API tokens (never their secrets)",
+                {"200": _json(schemas.TokenList, "Your tokens"), **_errors(503)},
+            ),
+            "post": _operation(
+                "createToken",
+                "accounts",
+                "Create an API token; its secret is shown this once",
+                {
+                    "201": {
+                        **_json(schemas.TokenCreated, "Created"),
+                        "links": {
+                            "RevokeToken": {
+                                "operationId": "revokeToken",
+                                "parameters": {"token_id": "$response.body#/id"},
+                            }
+                        },
+                    },
+                    **body_errors,
+                    "409": _json(schemas.Error, "You hold the most tokens allowed (token_limit)"),
+                },
+                requestBody=request_body(schemas.TokenIn),
+            ),
+        },
+        "/api/tokens/{token_id}": {
+            "parameters": [token_id],
+            "delete": _operation(
+                "revokeToken",
+                "accounts",
+                "Revoke one of your tokens",
+                {"204": {"description": "Revoked"}, **_errors(404, 503)},
+            ),
+        },
+        "/api/users": {
+            "get": _operation(
+                "listUsers",
+                "users",
+                "A page of users, by name",
+                {"200": _json(schemas.UserPage, "One page"), **_errors(400, 503)},
+                parameters=_page_parameters(),
+            ),
+            "post": _operation(
+                "createUser",
+                "users",
+                "Create a user",
+                {
+                    "201": _json(schemas.User, "Created"),
+                    **body_errors,
+                    "409": _json(schemas.Error, "The username is taken (in any case)"),
+                },
+                requestBody=request_body(schemas.UserIn),
+            ),
+        },
+        "/api/users/{username}": {
+            "parameters": [username],
+            "get": _operation(
+                "getUser",
+                "users",
+                "One user",
+                {"200": _json(schemas.User, "The user"), **_errors(404, 503)},
+            ),
+            "patch": _operation(
+                "updateUser",
+                "users",
+                "Change a user's role, access or password; their sessions follow at once",
+                {
+                    "200": _json(schemas.User, "Changed"),
+                    **body_errors,
+                    "404": _json(schemas.Error, "No such user"),
+                    "409": _json(
+                        schemas.Error,
+                        "It would leave no enabled admin (last_admin), or an admin demoting or "
+                        "disabling themselves (own_account)",
+                    ),
+                },
+                requestBody=request_body(schemas.UserPatch),
+            ),
+        },
+        "/api/audit": {
+            "get": _operation(
+                "listAudit",
+                "audit",
+                "The audit trail, newest first",
+                {"200": _json(schemas.AuditPage, "One page"), **_errors(400, 503)},
+                parameters=_page_parameters(),
+            )
+        },
+    }
+
+
 @cache
 def build_document(version: str, max_body_bytes: int) -> dict:
     """Build the OpenAPI 3.0 document from the declared schemas."""
@@ -213,120 +441,138 @@ def build_document(version: str, max_body_bytes: int) -> dict:
             ),
         },
         "paths": _with_proxy_statuses(
-            {
-                "/api/attendees": {
-                    "get": {
-                        "tags": ["attendees"],
-                        "operationId": "listAttendees",
-                        "summary": "List attendees (paginated, searchable, sortable)",
-                        "parameters": _query_parameters(),
-                        "responses": {
-                            "200": _json(schemas.AttendeePage, "One page"),
-                            **_errors(400, 503),
-                            "404": _json(schemas.Error, "`after` names no page of this list"),
-                        },
-                    },
-                    "post": {
-                        "tags": ["attendees"],
-                        "operationId": "createAttendee",
-                        "summary": "Create an attendee",
-                        "parameters": [IDEMPOTENCY_KEY],
-                        "requestBody": request_body(schemas.AttendeeIn),
-                        "responses": {
-                            "201": {
-                                **_with_etag(
-                                    _json(schemas.Attendee, "Created; Location names it"),
-                                    CREATED_HEADERS,
-                                ),
-                                "links": CREATED_LINKS,
+            _with_security(
+                {
+                    "/api/attendees": {
+                        "get": {
+                            "tags": ["attendees"],
+                            "operationId": "listAttendees",
+                            "summary": "List attendees (paginated, searchable, sortable)",
+                            "parameters": _query_parameters(),
+                            "responses": {
+                                "200": _json(schemas.AttendeePage, "One page"),
+                                **_errors(400, 503),
+                                "404": _json(schemas.Error, "`after` names no page of this list"),
                             },
-                            **write_errors,
-                            "400": _json(
-                                schemas.Error, "Invalid JSON, or a malformed Idempotency-Key"
-                            ),
-                            "409": _json(
-                                schemas.Error,
-                                "The email is taken, or the Idempotency-Key was used with "
-                                "another body",
-                            ),
-                            "404": _json(
-                                schemas.Error,
-                                "The attendee that this Idempotency-Key created has been deleted "
-                                "since (a replayed create)",
-                            ),
-                            "422": _json(
-                                schemas.Error,
-                                "Validation failed (`fields` names every offending field)",
-                            ),
+                        },
+                        "post": {
+                            "tags": ["attendees"],
+                            "operationId": "createAttendee",
+                            "summary": "Create an attendee",
+                            "parameters": [IDEMPOTENCY_KEY],
+                            "requestBody": request_body(schemas.AttendeeIn),
+                            "responses": {
+                                "201": {
+                                    **_with_etag(
+                                        _json(schemas.Attendee, "Created; Location names it"),
+                                        CREATED_HEADERS,
+                                    ),
+                                    "links": CREATED_LINKS,
+                                },
+                                **write_errors,
+                                "400": _json(
+                                    schemas.Error, "Invalid JSON, or a malformed Idempotency-Key"
+                                ),
+                                "409": _json(
+                                    schemas.Error,
+                                    "The email is taken, or the Idempotency-Key was used with "
+                                    "another body",
+                                ),
+                                "404": _json(
+                                    schemas.Error,
+                                    "The attendee that this Idempotency-Key created has been "
+                                    "deleted since (a replayed create)",
+                                ),
+                                "422": _json(
+                                    schemas.Error,
+                                    "Validation failed (`fields` names every offending field)",
+                                ),
+                            },
                         },
                     },
-                },
-                "/api/attendees/{attendee_id}": {
-                    **one,
-                    "get": {
-                        "tags": ["attendees"],
-                        "operationId": "getAttendee",
-                        "summary": "Get one attendee",
-                        "responses": {
-                            "200": _with_etag(_json(schemas.Attendee, "The attendee")),
-                            **_errors(404, 503),
+                    "/api/attendees/{attendee_id}": {
+                        **one,
+                        "get": {
+                            "tags": ["attendees"],
+                            "operationId": "getAttendee",
+                            "summary": "Get one attendee",
+                            "responses": {
+                                "200": _with_etag(_json(schemas.Attendee, "The attendee")),
+                                **_errors(404, 503),
+                            },
+                        },
+                        "put": {
+                            "tags": ["attendees"],
+                            "operationId": "replaceAttendee",
+                            "summary": "Replace an attendee",
+                            "parameters": [IF_MATCH],
+                            "requestBody": request_body(schemas.AttendeeIn),
+                            "responses": {
+                                "200": _with_etag(_json(schemas.Attendee, "Replaced")),
+                                **write_errors,
+                                **_errors(404, 409, 412),
+                            },
+                        },
+                        "patch": {
+                            "tags": ["attendees"],
+                            "operationId": "updateAttendee",
+                            "summary": "Change some fields of an attendee",
+                            "parameters": [IF_MATCH],
+                            "requestBody": request_body(schemas.AttendeePatch),
+                            "responses": {
+                                "200": _with_etag(_json(schemas.Attendee, "Updated")),
+                                **write_errors,
+                                **_errors(404, 409, 412),
+                            },
+                        },
+                        "delete": {
+                            "tags": ["attendees"],
+                            "operationId": "deleteAttendee",
+                            "summary": "Delete an attendee",
+                            "parameters": [IF_MATCH],
+                            "responses": {
+                                "204": {"description": "Deleted"},
+                                **_errors(404, 412, 503),
+                            },
                         },
                     },
-                    "put": {
-                        "tags": ["attendees"],
-                        "operationId": "replaceAttendee",
-                        "summary": "Replace an attendee",
-                        "parameters": [IF_MATCH],
-                        "requestBody": request_body(schemas.AttendeeIn),
-                        "responses": {
-                            "200": _with_etag(_json(schemas.Attendee, "Replaced")),
-                            **write_errors,
-                            **_errors(404, 409, 412),
+                    "/api/whoami": {
+                        "get": {
+                            "tags": ["replicas"],
+                            "operationId": "whoami",
+                            "summary": "Which replica answered",
+                            "responses": {"200": _json(schemas.WhoAmI, "This replica")},
+                        }
+                    },
+                    "/api/replicas": {
+                        "get": {
+                            "tags": ["replicas"],
+                            "operationId": "replicaSplit",
+                            "summary": "How requests were split across replicas",
+                            "responses": {
+                                "200": _json(schemas.ReplicaSplit, "The split"),
+                                **_errors(503),
+                            },
+                        }
+                    },
+                    "/api/attendees/{attendee_id}/history": {
+                        **one,
+                        "get": {
+                            "tags": ["attendees"],
+                            "operationId": "attendeeHistory",
+                            "summary": "Who changed the attendee, when and how (newest first)",
+                            "responses": {
+                                "200": _json(schemas.History, "The newest entries"),
+                                **_errors(404, 503),
+                            },
                         },
                     },
-                    "patch": {
-                        "tags": ["attendees"],
-                        "operationId": "updateAttendee",
-                        "summary": "Change some fields of an attendee",
-                        "parameters": [IF_MATCH],
-                        "requestBody": request_body(schemas.AttendeePatch),
-                        "responses": {
-                            "200": _with_etag(_json(schemas.Attendee, "Updated")),
-                            **write_errors,
-                            **_errors(404, 409, 412),
-                        },
-                    },
-                    "delete": {
-                        "tags": ["attendees"],
-                        "operationId": "deleteAttendee",
-                        "summary": "Delete an attendee",
-                        "parameters": [IF_MATCH],
-                        "responses": {"204": {"description": "Deleted"}, **_errors(404, 412, 503)},
-                    },
-                },
-                "/api/whoami": {
-                    "get": {
-                        "tags": ["replicas"],
-                        "operationId": "whoami",
-                        "summary": "Which replica answered",
-                        "responses": {"200": _json(schemas.WhoAmI, "This replica")},
-                    }
-                },
-                "/api/replicas": {
-                    "get": {
-                        "tags": ["replicas"],
-                        "operationId": "replicaSplit",
-                        "summary": "How requests were split across replicas",
-                        "responses": {
-                            "200": _json(schemas.ReplicaSplit, "The split"),
-                            **_errors(503),
-                        },
-                    }
-                },
-                **_health_paths(),
-            }
+                    **_account_paths(),
+                    **_health_paths(),
+                }
+            )
         ),
-        "components": {"schemas": definitions["$defs"]},
+        "components": {"schemas": definitions["$defs"], "securitySchemes": SECURITY_SCHEMES},
     }
 
 

@@ -1,6 +1,7 @@
 """Reading a JSON request body, with a clear error for each way it can be wrong."""
 
 import json
+from typing import TypeVar
 
 from flask import current_app, request
 from pydantic import BaseModel, ValidationError
@@ -56,7 +57,10 @@ def json_body() -> object:
     return data
 
 
-def validated(model: type[BaseModel]) -> BaseModel:
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def validated(model: type[Model]) -> Model:
     """Parse the JSON body and validate it against MODEL: 422 names every offending field."""
     data = json_body()
     if not isinstance(data, dict):

@@ -216,6 +216,8 @@ class Attendee(BaseModel):
         ge=1,
         description='1 when created, one more on every write; the ETag is it in quotes ("3")',
     )
+    created_by: str | None = Field(description="Who created it (null: the sample data)")
+    updated_by: str | None = Field(description="Who wrote it last (null: the sample data)")
 
 
 class AttendeePage(BaseModel):
@@ -288,6 +290,164 @@ class ListQuery(BaseModel):
             "`cursor_not_found`."
         ),
     )
+
+
+Role = Literal["viewer", "editor", "admin"]
+ROLE_RULE = "viewer: read attendees; editor: also create, change and delete them; admin: also users"
+# A username: letters, digits and . _ @ + - (an email address fits), compared case-folded.
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$"
+Username = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=USERNAME_PATTERN,
+        description="1 to 64 letters, digits and . _ @ + -, starting with a letter or digit; "
+        "unique ignoring case",
+    ),
+]
+# At most 1,024 bytes in UTF-8 (passwords.py); as characters, the document can only bound it
+# loosely, so the byte limit is checked after validation.
+Password = Annotated[str, Field(min_length=10, max_length=1024)]
+
+
+class SignIn(_Strict):
+    """A username and password, to sign in."""
+
+    # Any text up to 64 characters is tried: a name that breaks the rules signs in as nobody,
+    # with the same answer as a wrong password.
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class UserSummary(BaseModel):
+    """Who is signed in."""
+
+    username: str
+    role: Role
+
+
+class SessionInfo(BaseModel):
+    """The signed-in user, and the token that cookie-authenticated writes send (X-CSRF-Token)."""
+
+    user: UserSummary
+    via: Literal["session", "token"]
+    csrf_token: str | None = Field(description="Send as X-CSRF-Token on writes; null for a token")
+    expires_at: datetime
+
+
+class TokenIn(_Strict):
+    """A new API token: its name and how many days it lives."""
+
+    name: Text = Field(examples=["nightly export"])
+    days: int = Field(30, ge=1, le=3650, description="Days until it expires (capped by the server)")
+
+
+class Token(BaseModel):
+    """An API token, as listed (its secret is never shown again)."""
+
+    id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class TokenCreated(Token):
+    """A token just created: the secret, shown this once."""
+
+    token: str = Field(description="Send as `Authorization: Bearer <token>`")
+
+
+class TokenList(BaseModel):
+    """The signed-in user's tokens."""
+
+    items: list[Token]
+
+
+class UserIn(_Strict):
+    """A new user (admins only)."""
+
+    username: Username
+    password: Password
+    role: Role = Field(description=ROLE_RULE)
+
+
+class UserPatch(_Strict):
+    """Changes to a user (admins only): role, disabled, or a new password."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    role: Role | MISSING = MISSING
+    disabled: bool | MISSING = MISSING
+    password: Password | MISSING = MISSING
+
+
+class User(BaseModel):
+    """A user as admins see it (never the password hash)."""
+
+    username: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class UserPage(BaseModel):
+    """One page of users."""
+
+    items: list[User]
+    total: int = Field(ge=0)
+    page: int = Field(ge=1)
+    per_page: int = Field(ge=1)
+    pages: int = Field(ge=0)
+
+
+class PageQuery(BaseModel):
+    """page and per_page, for the user list and the audit trail."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    page: QueryInt = Field(1, ge=1, le=10_000)
+    per_page: QueryInt = Field(20, ge=1, le=100)
+
+
+AuditQuery = PageQuery
+
+
+class AuditTarget(BaseModel):
+    """What an audit entry is about."""
+
+    type: Literal["attendee", "user"]
+    id: str
+
+
+class AuditEntry(BaseModel):
+    """Who did what, when, and in which request."""
+
+    id: str
+    at: datetime
+    actor: str = Field(description="The username, or `cli` / `startup`")
+    via: Literal["session", "token", "cli", "startup"]
+    action: str = Field(examples=["attendee.update"])
+    target: AuditTarget
+    changes: dict[str, dict] = Field(description='field -> {"from": old, "to": new}')
+    request_id: str
+
+
+class AuditPage(BaseModel):
+    """One page of the audit trail, newest first."""
+
+    items: list[AuditEntry]
+    total: int = Field(ge=0)
+    page: int = Field(ge=1)
+    per_page: int = Field(ge=1)
+    pages: int = Field(ge=0)
+
+
+class History(BaseModel):
+    """An attendee's newest audit entries, newest first."""
+
+    items: list[AuditEntry]
 
 
 class Error(BaseModel):

@@ -4,11 +4,13 @@ import os
 import uuid
 
 import pytest
+from flask.testing import FlaskClient
+from pydantic import SecretStr
 from pymongo import MongoClient
 
-from attendee_directory import create_app
 from attendee_directory.config import Settings
 from devtools.local_stack.mongo_server import MongoServer, start_mongo
+from tests.backend.signed_in import ADMIN_PASSWORD, build_app
 
 
 @pytest.fixture(scope="session")
@@ -36,13 +38,14 @@ def settings(mongo_server) -> Settings:
         replica_name="test-replica",
         seed_on_start=False,
         stats_flush_seconds=0,
+        admin_password=SecretStr(ADMIN_PASSWORD),
     )
 
 
 @pytest.fixture
 def app(settings):
     """The application under test, against a fresh database that is dropped afterwards."""
-    application = create_app({"TESTING": True, "SETTINGS": settings})
+    application = build_app(settings)
     yield application
     with MongoClient(settings.mongo_uri) as client:
         client.drop_database(settings.mongo_db)
@@ -56,12 +59,18 @@ def client(app):
 
 
 @pytest.fixture
+def anonymous(app):
+    """A test client that sends no credentials."""
+    return FlaskClient(app, app.response_class, use_cookies=True)
+
+
+@pytest.fixture
 def make_app(settings):
     """Build more apps on the same database, e.g. to stand for other replicas."""
     built = []
 
     def build(**changes):
-        application = create_app({"TESTING": True, "SETTINGS": settings.model_copy(update=changes)})
+        application = build_app(settings.model_copy(update=changes))
         built.append(application)
         return application
 

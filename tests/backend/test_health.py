@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from attendee_directory import create_app
 from attendee_directory.config import Settings
 from devtools.local_stack.mongo_server import start_mongo
+from tests.backend.signed_in import build_app
 
 
 def test_healthz_needs_no_database(make_app):
@@ -45,16 +45,14 @@ def own_server(tmp_path):
 
 def test_outage_gives_503_then_recovers_without_restart(own_server, attendee_body):
     """Stop the database: JSON 503s and no crash; start it again: the same app serves again."""
-    app = create_app(
-        {
-            "SETTINGS": Settings(
-                mongo_uri=own_server.uri,
-                replica_name="outage",
-                seed_on_start=False,
-                mongo_timeout_ms=500,
-                stats_flush_seconds=0,
-            )
-        }
+    app = build_app(
+        Settings(
+            mongo_uri=own_server.uri,
+            replica_name="outage",
+            seed_on_start=False,
+            mongo_timeout_ms=500,
+            stats_flush_seconds=0,
+        )
     )
     client = app.test_client()
     created = client.post("/api/attendees", json=attendee_body())

@@ -14,9 +14,13 @@ import requests
 
 from devtools.local_stack.mongo_server import start_mongo
 from devtools.processes import http_ok, stop, wait_until
+from devtools.signin import ADMIN, api_token
 from tests.backend.granian_replica import start_replica
+from tests.backend.signed_in import ADMIN_PASSWORD
 
 LIMIT = 16 * 1024  # MAX_BODY_BYTES's default, which the replica runs with
+# The admin's API token of each running replica, by port: the attendee routes need one.
+TOKENS: dict[int, str] = {}
 
 
 @pytest.fixture
@@ -36,16 +40,25 @@ def replica(mongo_uri: str, log_path, threads: int = 4, **env):
         log_path,
         WEB_THREADS=str(threads),
         REPLICA_NAME="faults",
+        ADMIN_PASSWORD=ADMIN_PASSWORD,
         **env,
     )
     try:
+        TOKENS[started.port] = api_token(started.url, ADMIN, ADMIN_PASSWORD)
         yield started.port
     finally:
+        TOKENS.pop(started.port, None)
         stop(started.process)
+
+
+def authorization(port: int) -> dict[str, str]:
+    """The Authorization header of the admin of the replica on PORT."""
+    return {"Authorization": f"Bearer {TOKENS[port]}"}
 
 
 def raw_request(port: int, head: str, body: bytes = b"", timeout: float = 10) -> tuple[int, bytes]:
     """Send HEAD (request line and headers) and BODY on a new connection; return status, body."""
+    head += "".join(f"{name}: {value}\n" for name, value in authorization(port).items())
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(head.replace("\n", "\r\n").encode("latin-1") + b"\r\n" + body)
         received = b""
@@ -109,7 +122,10 @@ def padded(email: str, size: int) -> bytes:
 
 def count(port: int) -> int:
     """How many attendees the replica lists."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/attendees", timeout=10) as r:
+    asked = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/attendees", headers=authorization(port)
+    )
+    with urllib.request.urlopen(asked, timeout=10) as r:  # noqa: S310 (loopback only)
         return json.load(r)["total"]
 
 
@@ -178,6 +194,7 @@ def test_a_stopped_database_fails_fast_and_spares_whoami_and_healthz(own_server,
 
         def load() -> None:
             with requests.Session() as session:  # keep-alive, as nginx's upstream connections
+                session.headers.update(authorization(port))
                 while not stop_event.is_set() and len(database_answers) < 20_000:
                     began = time.perf_counter()
                     status = session.get(f"{base}/api/attendees", timeout=10).status_code

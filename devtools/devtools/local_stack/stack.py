@@ -3,6 +3,7 @@
 import contextlib
 import functools
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -71,6 +72,24 @@ class LocalStack:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def admin_password_file(self) -> Path:
+        """The first admin's password: made on the first start, kept for the next ones."""
+        return self.state_dir / "admin_password"
+
+    def admin_password(self) -> str:
+        """The first admin's password (the file's contents)."""
+        return self.admin_password_file.read_text(encoding="utf-8").strip()
+
+    def _make_admin_password(self) -> None:
+        """A random password for the first admin, in a file only this user can read."""
+        if self.admin_password_file.exists():
+            return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.admin_password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(secrets.token_urlsafe(18))
+
+    @property
     def logs(self) -> Path:
         """Where every process of the stack writes its log."""
         return self.state_dir / "logs"
@@ -82,6 +101,7 @@ class LocalStack:
         if self.monitoring:
             find_prometheus()  # before anything starts: a missing binary says how to install it
             _refuse_busy_port(self.prometheus_port, "PROMETHEUS_PORT")
+        self._make_admin_password()
         try:
             self.database = start_mongo(self.state_dir / "db", uri=self.mongo_uri)
             names = [f"backend-{i}" for i in range(1, self.replicas + 1)]
@@ -135,6 +155,8 @@ class LocalStack:
             "MONGO_DB": self.mongo_db,
             "WEB_CONCURRENCY": str(self.workers),
             "WEB_THREADS": str(self.threads),
+            # The first admin, created by the first replica to start on an empty database.
+            "ADMIN_PASSWORD_FILE": str(self.admin_password_file),
             **self.extra_env,
         }
 
@@ -193,6 +215,7 @@ class LocalStack:
                 for r in self.backends
             ),
             f"nginx    : {self.url} (config {self.state_dir / 'nginx' / 'nginx.conf'})",
+            f"sign in  : admin, with the password in {self.admin_password_file}",
             f"logs     : {self.logs}",
         ]
         if self.prometheus is not None:

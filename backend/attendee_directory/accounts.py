@@ -1,0 +1,272 @@
+"""The users: stored in the `users` collection, unique by case-folded username, with a role.
+
+Every session and API token carries a copy of its user's name, role and disabled flag, so that
+a request is checked with one read (auth.py); the functions here that change a user change
+those copies in the same call: a new role applies to open sessions at once, disabling a user
+ends their sessions and suspends their tokens, a new password ends their sessions.
+"""
+
+import logging
+import unicodedata
+from datetime import UTC, datetime, timedelta
+
+from bson import ObjectId
+from pymongo import ASCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from . import audit_log, passwords
+from .collection_names import API_TOKENS, SESSIONS, USERS
+from .credentials import ADMIN, ROLES, TOKEN_PREFIX, digest, new_secret
+from .documents import iso
+from .errors import ApiError
+
+log = logging.getLogger(__name__)
+
+# The most API tokens one user may hold at once: enough for any script, and a bound on what a
+# stolen session can create.
+MAX_TOKENS_PER_USER = 50
+USER_FIELDS = ("role", "disabled")
+
+
+def username_key(username: str) -> str:
+    """The form a username is unique in: NFKC case fold (`Admin` and `ADMIN` are one user)."""
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
+def prepare(database: Database) -> None:
+    """The indexes of users, sessions and tokens; sessions and tokens expire by TTL too."""
+    database[USERS].create_index([("username_key", ASCENDING)], unique=True, name="username_key")
+    for name in (SESSIONS, API_TOKENS):
+        database[name].create_index([("user_id", ASCENDING)], name="user_id")
+        database[name].create_index(
+            [("expires_at", ASCENDING)], expireAfterSeconds=0, name="expires_at_ttl"
+        )
+    database[API_TOKENS].create_index([("token_id", ASCENDING)], unique=True, name="token_id")
+
+
+def to_json(user: dict) -> dict:
+    """A user as admins see it: never the hash."""
+    return {
+        "username": user["username"],
+        "role": user["role"],
+        "disabled": user["disabled"],
+        "created_at": iso(user["created_at"]),
+        "updated_at": iso(user["updated_at"]),
+    }
+
+
+def _password_problem(password: str) -> str | None:
+    """Why PASSWORD may not be set, or None."""
+    if passwords.too_long(password):
+        return f"at most {passwords.MAX_PASSWORD_BYTES} bytes"
+    if len(password) < passwords.MIN_PASSWORD_CHARACTERS:
+        return f"at least {passwords.MIN_PASSWORD_CHARACTERS} characters"
+    return None
+
+
+def _refuse_password(password: str) -> None:
+    """422 naming the password field, for a password that may not be set."""
+    problem = _password_problem(password)
+    if problem:
+        raise ApiError(422, "validation_failed", "some fields are invalid", {"password": problem})
+
+
+def find_user(database: Database, username: str) -> dict | None:
+    """The user called USERNAME (any case), or None."""
+    return database[USERS].find_one({"username_key": username_key(username)})
+
+
+def _user_or_404(database: Database, username: str) -> dict:
+    """The user called USERNAME, or 404."""
+    user = find_user(database, username)
+    if user is None:
+        raise ApiError(404, "user_not_found", f"no user called {username!r}")
+    return user
+
+
+def create_user(
+    database: Database, username: str, password: str, role: str, actor: tuple[str, str]
+) -> dict:
+    """Create a user; 409 if the name is taken (in any case), 422 for a weak password.
+
+    ACTOR is (username, via) for the audit trail.
+    """
+    if role not in ROLES:
+        raise ApiError(422, "validation_failed", "some fields are invalid", {"role": "unknown"})
+    _refuse_password(password)
+    now = datetime.now(UTC)
+    key = username_key(username)
+    user = {
+        "_id": ObjectId(),
+        "username": username,
+        "username_key": key,
+        "password_hash": passwords.hash_password(password),
+        "role": role,
+        "disabled": False,
+        "created_at": now,
+        "updated_at": now,
+    }
+    try:
+        database[USERS].insert_one(user)
+    except DuplicateKeyError:
+        raise ApiError(
+            409, "username_taken", f"a user called {username!r} exists", {"username": "taken"}
+        ) from None
+    audit_log.record(database, *actor, "user.create", ("user", key), {"role": {"to": role}})
+    return user
+
+
+def ensure_first_admin(database: Database, username: str, password: str) -> bool:
+    """Create the admin USERNAME on first start, unless such a user exists; True if created."""
+    if find_user(database, username) is not None:
+        return False
+    try:
+        create_user(database, username, password, ADMIN, ("startup", "startup"))
+    except ApiError as exc:
+        if exc.status == 409:
+            return False  # another replica created it a moment ago
+        raise
+    log.info("created the first admin, %r, from ADMIN_PASSWORD", username)
+    return True
+
+
+def _enabled_admins(database: Database) -> int:
+    """How many admins can sign in."""
+    return database[USERS].count_documents({"role": ADMIN, "disabled": False})
+
+
+def update_user(
+    database: Database,
+    username: str,
+    changes: dict,
+    actor: tuple[str, str],
+) -> dict:
+    """Apply CHANGES (role, disabled, password) to a user, and to their sessions and tokens.
+
+    409 for a change that would leave no enabled admin, or that an admin makes to their own
+    role or access (another admin must do that, so nobody locks themselves out by mistake).
+    """
+    user = _user_or_404(database, username)
+    if "password" in changes:
+        _refuse_password(changes["password"])
+    demoted = changes.get("role", ADMIN) != ADMIN or changes.get("disabled") is True
+    if user["role"] == ADMIN and demoted:
+        if user["username_key"] == username_key(actor[0]):
+            raise ApiError(
+                409, "own_account", "an admin cannot demote or disable themselves; ask another"
+            )
+        if not user["disabled"] and _enabled_admins(database) <= 1:
+            raise ApiError(409, "last_admin", "this is the last enabled admin")
+    update: dict = {key: changes[key] for key in USER_FIELDS if key in changes}
+    if "password" in changes:
+        update["password_hash"] = passwords.hash_password(changes["password"])
+    database[USERS].update_one(
+        {"_id": user["_id"]}, {"$set": update, "$currentDate": {"updated_at": True}}
+    )
+    _follow(database, str(user["_id"]), changes)
+    recorded = audit_log.changes_between(user, {**user, **update}, USER_FIELDS)
+    if "password" in changes:
+        recorded["password"] = {"to": "(changed)"}
+    audit_log.record(database, *actor, "user.update", ("user", user["username_key"]), recorded)
+    updated = database[USERS].find_one({"_id": user["_id"]})
+    assert updated is not None
+    return updated
+
+
+def _follow(database: Database, user_id: str, changes: dict) -> None:
+    """Bring the user's sessions and tokens in step with CHANGES."""
+    owned = {"user_id": user_id}
+    if "role" in changes:
+        for name in (SESSIONS, API_TOKENS):
+            database[name].update_many(owned, {"$set": {"role": changes["role"]}})
+    if changes.get("disabled") is True or "password" in changes:
+        database[SESSIONS].delete_many(owned)
+    if "disabled" in changes:
+        database[API_TOKENS].update_many(owned, {"$set": {"disabled": changes["disabled"]}})
+
+
+def list_users(database: Database, skip: int, limit: int) -> tuple[list[dict], int]:
+    """A page of users by name, and how many there are."""
+    users = database[USERS]
+    found = users.find({}).sort([("username_key", ASCENDING)]).skip(skip).limit(limit)
+    return list(found), users.count_documents({})
+
+
+def set_password_hash(database: Database, user: dict, new_hash: str) -> None:
+    """Store a rehash of the same password (new parameters): sessions stay."""
+    database[USERS].update_one({"_id": user["_id"]}, {"$set": {"password_hash": new_hash}})
+
+
+def _credential(user: dict, lifetime: timedelta) -> dict:
+    """What a session and a token both store: the user's copy and the expiry."""
+    now = datetime.now(UTC)
+    return {
+        "user_id": str(user["_id"]),
+        "username": user["username"],
+        "role": user["role"],
+        "disabled": user["disabled"],
+        "created_at": now,
+        "expires_at": now + lifetime,
+    }
+
+
+def open_session(database: Database, user: dict, lifetime_seconds: int) -> tuple[str, dict]:
+    """Start a session for USER: the cookie's secret, and the stored session."""
+    secret = new_secret()
+    session = {
+        "_id": digest(secret),
+        "csrf_token": new_secret(),
+        **_credential(user, timedelta(seconds=lifetime_seconds)),
+    }
+    database[SESSIONS].insert_one(session)
+    return secret, session
+
+
+def end_session(database: Database, credential: str) -> None:
+    """End one session (sign-out)."""
+    database[SESSIONS].delete_one({"_id": credential})
+
+
+def create_token(database: Database, user_id: str, name: str, days: int) -> tuple[str, dict]:
+    """A new API token for the user: the secret (shown once), and the stored token."""
+    user = database[USERS].find_one({"_id": ObjectId(user_id)})
+    if user is None or user["disabled"]:
+        raise ApiError(401, "authentication_required", "the user is gone or disabled")
+    tokens = database[API_TOKENS]
+    if tokens.count_documents({"user_id": user_id}) >= MAX_TOKENS_PER_USER:
+        raise ApiError(
+            409, "token_limit", f"at most {MAX_TOKENS_PER_USER} tokens; revoke one first"
+        )
+    secret = TOKEN_PREFIX + new_secret()
+    token = {
+        "_id": digest(secret),
+        "token_id": new_secret()[:16],
+        "name": name,
+        **_credential(user, timedelta(days=days)),
+    }
+    tokens.insert_one(token)
+    return secret, token
+
+
+def token_json(token: dict) -> dict:
+    """A token as listed: its public id, name and times."""
+    return {
+        "id": token["token_id"],
+        "name": token["name"],
+        "created_at": iso(token["created_at"]),
+        "expires_at": iso(token["expires_at"]),
+    }
+
+
+def list_tokens(database: Database, user_id: str) -> list[dict]:
+    """The user's tokens, newest first."""
+    found = database[API_TOKENS].find({"user_id": user_id}).sort([("created_at", -1)])
+    return [token_json(token) for token in found]
+
+
+def revoke_token(database: Database, user_id: str, token_id: str) -> bool:
+    """Delete one of the user's tokens; False if they have none with that id."""
+    return bool(
+        database[API_TOKENS].delete_one({"user_id": user_id, "token_id": token_id}).deleted_count
+    )

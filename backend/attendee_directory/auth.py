@@ -1,0 +1,229 @@
+"""Who is asking, and may they: sessions (browser) and API tokens (scripts), roles, CSRF.
+
+A request is authenticated by `Authorization: Bearer <token>` or, failing that, by the session
+cookie. Both secrets are random (secrets.token_urlsafe) and stored only as their SHA-256
+digest, so a copy of the database holds no usable credential. Each carries its user's id, name,
+role and disabled flag (accounts.py keeps them in step with the user), so that checking one
+costs a single read by _id, and a sign-out, a disabled user or a revoked token is refused on
+every replica from the next request on.
+
+Cookie-authenticated writes must send the session's CSRF token in X-CSRF-Token, and a browser's
+Origin (and Sec-Fetch-Site) must say the request comes from this site's own pages.
+"""
+
+import hmac
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import wraps
+
+from flask import Flask, Response, g, request
+
+from .collection_names import API_TOKENS, SESSIONS
+from .credentials import ADMIN, EDITOR, TOKEN_PREFIX, VIEWER, digest, includes
+from .db import get_db
+from .errors import ApiError
+
+__all__ = ["ADMIN", "EDITOR", "VIEWER"]  # the roles, for the views that require them
+SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+
+SESSION_COOKIE = "vdt_session"
+CSRF_HEADER = "X-CSRF-Token"
+# token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
+_SECRET = "[A-Za-z0-9_-]{43}"  # noqa: S105 (a pattern)
+_SESSION_RE = re.compile(_SECRET)
+_TOKEN_RE = re.compile(f"{TOKEN_PREFIX}{_SECRET}")
+REALM = 'Bearer realm="vdt2023"'
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The user a request acts for, and the credential it came with."""
+
+    user_id: str
+    username: str
+    role: str
+    via: str  # "session" or "token"
+    credential: str  # the digest that is the session's or token's _id
+    csrf_token: str | None  # sessions only
+    expires_at: datetime
+
+    def may(self, role: str) -> bool:
+        """Whether this user's role includes ROLE."""
+        return includes(self.role, role)
+
+
+def unauthenticated(error: str, message: str) -> ApiError:
+    """A 401 that tells the client how to authenticate."""
+    return ApiError(401, error, message, headers={"WWW-Authenticate": REALM})
+
+
+def _invalid_token(message: str) -> ApiError:
+    """The 401 for a bearer token that is malformed, unknown, expired or revoked."""
+    challenge = f'{REALM}, error="invalid_token"'
+    return ApiError(401, "invalid_token", message, headers={"WWW-Authenticate": challenge})
+
+
+def _usable(doc: dict | None) -> bool:
+    """Whether a stored session or token is still good: present, unexpired, user enabled.
+    (Expired ones are also deleted by a TTL index, but its monitor runs once a minute.)"""
+    return doc is not None and not doc.get("disabled") and doc["expires_at"] > datetime.now(UTC)
+
+
+def _from_token(header: str) -> Principal:
+    """The principal of an Authorization header; 401 for anything but a good bearer token."""
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not _TOKEN_RE.fullmatch(token):
+        raise _invalid_token(f"send Authorization: Bearer {TOKEN_PREFIX}... (an API token)")
+    doc = get_db()[API_TOKENS].find_one({"_id": digest(token)})
+    if not _usable(doc):
+        raise _invalid_token("the token is unknown, expired or revoked")
+    assert doc is not None
+    return Principal(
+        doc["user_id"], doc["username"], doc["role"], "token", doc["_id"], None, doc["expires_at"]
+    )
+
+
+def _from_session(cookie: str) -> Principal | None:
+    """The principal of a session cookie, or None if it names no live session."""
+    if not _SESSION_RE.fullmatch(cookie):
+        return None
+    doc = get_db()[SESSIONS].find_one({"_id": digest(cookie)})
+    if not _usable(doc):
+        return None
+    assert doc is not None
+    return Principal(
+        doc["user_id"],
+        doc["username"],
+        doc["role"],
+        "session",
+        doc["_id"],
+        doc["csrf_token"],
+        doc["expires_at"],
+    )
+
+
+def principal() -> Principal | None:
+    """Who this request acts for (None: anonymous), read once per request.
+
+    A malformed or unknown bearer token is a 401 at once; a dead session cookie is anonymous
+    (the answer then clears it).
+    """
+    if "principal" not in g:
+        header = request.headers.get("Authorization")
+        if header is not None:
+            g.principal = _from_token(header)
+        else:
+            cookie = request.cookies.get(SESSION_COOKIE)
+            g.principal = _from_session(cookie) if cookie is not None else None
+            g.stale_cookie = cookie is not None and g.principal is None
+    return g.principal
+
+
+def secure_request() -> bool:
+    """Whether the page came over HTTPS (nginx says so in X-Forwarded-Proto)."""
+    return request.headers.get("X-Forwarded-Proto", request.scheme) == "https"
+
+
+def clear_cookie(response: Response) -> Response:
+    """Tell the browser to forget the session cookie."""
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=secure_request(), httponly=True, samesite="Lax"
+    )
+    return response
+
+
+def _forget_stale_cookie(response: Response) -> Response:
+    """A cookie that named no live session is cleared by whatever answer follows."""
+    if g.get("stale_cookie"):
+        clear_cookie(response)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Clear dead session cookies on the way out."""
+    app.after_request(_forget_stale_cookie)
+
+
+def own_origin() -> str:
+    """This site's origin as the browser sees it: the scheme nginx was reached by, and Host."""
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
+    return f"{scheme}://{request.host}"
+
+
+def check_same_site() -> None:
+    """403 for a browser request that another site's page made (Origin, Sec-Fetch-Site).
+
+    Clients that send neither header (curl, scripts) pass; they carry no ambient cookie of a
+    victim's, and cookie-authenticated writes need the CSRF token anyway.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    if (fetch_site is not None and fetch_site not in ("same-origin", "none")) or (
+        origin is not None and origin != own_origin()
+    ):
+        raise ApiError(403, "cross_site_request", "requests from another site's pages are refused")
+
+
+def _check_csrf(who: Principal) -> None:
+    """A cookie-authenticated write: same site, and the session's CSRF token in its header."""
+    check_same_site()
+    sent = request.headers.get(CSRF_HEADER, "")
+    if not (who.csrf_token and hmac.compare_digest(sent.encode(), who.csrf_token.encode())):
+        raise ApiError(
+            403,
+            "csrf_token_missing",
+            f"send the session's CSRF token (GET /api/session) in the {CSRF_HEADER} header",
+        )
+
+
+def authorize(role: str) -> Principal:
+    """The principal of this request if it may act as ROLE: 401 without one, 403 with a role
+    that may not (or a cookie-authenticated write without its CSRF token)."""
+    who = principal()
+    if who is None:
+        raise unauthenticated(
+            "authentication_required",
+            "sign in (POST /api/session) or send Authorization: Bearer <API token>",
+        )
+    if who.via == "session" and request.method not in SAFE_METHODS:
+        _check_csrf(who)
+    if not who.may(role):
+        raise ApiError(
+            403, "forbidden", f"the {who.role} role may not do this; it needs {role} or above"
+        )
+    return who
+
+
+def require(role: str) -> Callable:
+    """A view decorator: the view runs only for a principal who may act as ROLE."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            authorize(role)
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate
+
+
+def actor() -> Principal:
+    """The principal of a request that has been authorized already."""
+    who = g.get("principal")
+    assert who is not None, "actor() before authorize()"
+    return who
+
+
+def client_address(hops: int) -> str:
+    """The client's address: the entry HOPS places from the end of X-Forwarded-For (the one
+    the nearest trusted proxy wrote), or the peer's address."""
+    if hops:
+        forwarded = [part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if len(forwarded) >= hops:
+            return forwarded[-hops][:64]
+    return request.remote_addr or "-"

@@ -1,0 +1,72 @@
+"""User management at /api/users, for admins: list, create, read, and change role, access or
+password. The command line does the same (`python -m attendee_directory users`)."""
+
+import math
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import ValidationError
+
+from . import accounts
+from .auth import ADMIN, actor, require
+from .db import get_db
+from .errors import ApiError
+from .requests_json import validated
+from .schemas import PageQuery, UserIn, UserPatch, field_errors
+
+bp = Blueprint("users", __name__, url_prefix="/api/users")
+
+
+def _actor() -> tuple[str, str]:
+    """The signed-in admin, as the audit trail names them."""
+    who = actor()
+    return who.username, who.via
+
+
+@bp.get("")
+@require(ADMIN)
+def list_users() -> Response:
+    """A page of users, by name."""
+    try:
+        query = PageQuery.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise ApiError(
+            400, "invalid_query", "some query parameters are invalid", field_errors(exc)
+        ) from None
+    found, total = accounts.list_users(get_db(), (query.page - 1) * query.per_page, query.per_page)
+    return jsonify(
+        items=[accounts.to_json(user) for user in found],
+        total=total,
+        page=query.page,
+        per_page=query.per_page,
+        pages=math.ceil(total / query.per_page),
+    )
+
+
+@bp.post("")
+@require(ADMIN)
+def create_user() -> tuple:
+    """Create a user: 201, or 409 if the name is taken."""
+    body = validated(UserIn)
+    user = accounts.create_user(get_db(), body.username, body.password, body.role, _actor())
+    return jsonify(accounts.to_json(user)), 201
+
+
+@bp.get("/<username>")
+@require(ADMIN)
+def get_user(username: str) -> Response:
+    """One user, by name (any case)."""
+    user = accounts.find_user(get_db(), username)
+    if user is None:
+        raise ApiError(404, "user_not_found", f"no user called {username!r}")
+    return jsonify(accounts.to_json(user))
+
+
+@bp.patch("/<username>")
+@require(ADMIN)
+def update_user(username: str) -> Response:
+    """Change a user's role, access (disabled) or password; their sessions follow at once."""
+    changes = validated(UserPatch).model_dump(exclude_unset=True)
+    if not changes:
+        raise ApiError(422, "validation_failed", "send at least one field to change")
+    user = accounts.update_user(get_db(), username, changes, _actor())
+    return jsonify(accounts.to_json(user))

@@ -1,0 +1,40 @@
+"""Signing in to a running stack over HTTP, as a browser (session cookie + CSRF token) or as a
+script (an API token): for the tests, the benchmark and the generators."""
+
+import requests
+
+ADMIN = "admin"
+
+
+def browser_session(
+    base_url: str, username: str, password: str, verify: str | bool = True
+) -> requests.Session:
+    """A session signed in with USERNAME/PASSWORD: the cookie, and the CSRF token on every
+    request (as the UI sends it on writes). Raises for a refused sign-in."""
+    session = requests.Session()
+    session.verify = verify
+    answer = session.post(
+        f"{base_url}/api/session", json={"username": username, "password": password}, timeout=10
+    )
+    answer.raise_for_status()
+    session.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
+    return session
+
+
+def api_token(
+    base_url: str, username: str, password: str, name: str = "devtools", verify: str | bool = True
+) -> str:
+    """A new API token of USERNAME's: signs in, creates the token, signs out again."""
+    with browser_session(base_url, username, password, verify) as session:
+        created = session.post(f"{base_url}/api/tokens", json={"name": name, "days": 1}, timeout=10)
+        created.raise_for_status()
+        session.delete(f"{base_url}/api/session", timeout=10).raise_for_status()
+    return created.json()["token"]
+
+
+def token_session(token: str, verify: str | bool = True) -> requests.Session:
+    """A requests session that sends TOKEN as its bearer credential on every request."""
+    session = requests.Session()
+    session.verify = verify
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
