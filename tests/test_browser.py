@@ -2,9 +2,12 @@
 
 import json
 import re
+import threading
 import uuid
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -12,6 +15,8 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from devtools import chromium
 from devtools.paths import ARTIFACTS
+from devtools.processes import free_port
+from devtools.signin import ADMIN
 
 pytestmark = pytest.mark.browser
 
@@ -28,6 +33,7 @@ def browser(tmp_path_factory, stack):
     if not chromium.available():
         pytest.skip(chromium.INSTALL_HINT)
     with chromium.chromium(tmp_path_factory.mktemp("browser")) as driver:
+        chromium.sign_in(driver, stack.url + "/", ADMIN, stack.admin_password())
         yield driver
 
 
@@ -513,3 +519,127 @@ def test_a_delete_overtaken_by_an_edit_is_refused_and_shows_the_record_as_it_is(
     browser.find_element(By.ID, "delete-confirm").click()
     wait_closed(browser, "delete-dialog")
     assert http.get(url, timeout=10).status_code == 404
+
+
+NEW_ATTENDEE = {
+    "full_name": "Accounts Browser Tester",
+    "year_of_birth": 2001,
+    "gender": "female",
+    "university": "Hanoi University of Science and Technology",
+    "major": "Data Science",
+}
+VIEWER_PASSWORD = "a viewer's password"
+EDITOR_PASSWORD = "an editor's password"
+
+
+@pytest.fixture(scope="module")
+def people(stack, stack_token):
+    """A viewer and an editor on the stack, made by its admin through the API."""
+    admin = {"Authorization": f"Bearer {stack_token}"}
+    for name, role, password in (
+        ("browser-viewer", "viewer", VIEWER_PASSWORD),
+        ("browser-editor", "editor", EDITOR_PASSWORD),
+    ):
+        body = {"username": name, "password": password, "role": role}
+        made = requests.post(f"{stack.url}/api/users", json=body, headers=admin, timeout=10)
+        assert made.status_code in (201, 409), made.text
+
+
+def sign_out(driver) -> None:
+    """Sign out through the header's button: the sign-in dialog comes back."""
+    driver.find_element(By.ID, "sign-out").click()
+    wait_open(driver, "signin-dialog")
+
+
+def test_a_viewer_sees_no_write_controls_and_an_editor_adds(browser, stack, people):
+    """Sign out, sign in as a viewer: the table, the name and role, and no add, edit or delete
+    control; sign in as an editor: add an attendee through the form; sign out again."""
+    open_ui(browser, stack.url + "/")
+    sign_out(browser)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#account:not([hidden])")
+    chromium.sign_in(browser, stack.url + "/", "browser-viewer", VIEWER_PASSWORD)
+    open_ui(browser, stack.url + "/")
+    assert text_of(browser, "#account-name") == "browser-viewer"
+    assert text_of(browser, "#account-role") == "viewer"
+    assert not browser.find_element(By.ID, "add-button").is_displayed()
+    visible = [
+        b for b in browser.find_elements(By.CSS_SELECTOR, "#rows button") if b.is_displayed()
+    ]
+    assert {b.get_attribute("data-action") for b in visible} == {"view"}
+
+    sign_out(browser)
+    chromium.sign_in(browser, stack.url + "/", "browser-editor", EDITOR_PASSWORD)
+    open_ui(browser, stack.url + "/")
+    assert browser.find_element(By.ID, "add-button").is_displayed()
+    email = f"editor.{uuid.uuid4().hex[:8]}@example.edu"
+    attendee = {**NEW_ATTENDEE, "email": email}
+    submit_add_form(browser, attendee)
+    wait_closed(browser, "form-dialog")
+    search(browser, attendee["full_name"], enter=True)
+    wait(browser, lambda d: any(r["Email"] == email for r in row_cells(d)), "the add is not listed")
+    sign_out(browser)
+    chromium.sign_in(browser, stack.url + "/", ADMIN, stack.admin_password())
+
+
+def test_an_expired_session_asks_again_and_keeps_the_typed_form(browser, stack, http):
+    """The session ends while the add form is open (signed out elsewhere): saving brings the
+    sign-in dialog back over the form, which still holds what was typed; after signing in,
+    saving again adds the attendee."""
+    open_ui(browser, stack.url + "/")
+    email = f"expired.{uuid.uuid4().hex[:8]}@example.edu"
+    browser.find_element(By.ID, "add-button").click()
+    wait_open(browser, "form-dialog")
+    fill_form(browser, {**NEW_ATTENDEE, "email": email})
+    # The session ends on the server (as a sign-out in another tab would end it).
+    assert "vdt_session" not in browser.execute_script("return document.cookie")  # HttpOnly
+    cookie = browser.get_cookie("vdt_session")["value"]
+    ended = requests.delete(f"{stack.url}/api/session", cookies={"vdt_session": cookie}, timeout=10)
+    assert ended.status_code == 204
+    browser.find_element(By.ID, "form-submit").click()
+    wait_open(browser, "signin-dialog")
+    assert is_open(browser, "form-dialog")
+    assert browser.find_element(By.ID, "field-email").get_attribute("value") == email
+    browser.find_element(By.ID, "signin-username").send_keys(ADMIN)
+    browser.find_element(By.ID, "signin-password").send_keys(stack.admin_password())
+    browser.find_element(By.ID, "signin-submit").click()
+    wait_closed(browser, "signin-dialog")
+    browser.find_element(By.ID, "form-submit").click()
+    wait_closed(browser, "form-dialog")
+    found = http.get(f"{stack.url}/api/attendees", params={"q": NEW_ATTENDEE["full_name"]})
+    assert email in {a["email"] for a in found.json()["items"]}
+
+
+def test_a_page_on_another_port_cannot_write_with_the_victims_cookie(
+    browser, stack, http, tmp_path
+):
+    """CSRF: a page served from another 127.0.0.1 port (the same site, so the SameSite=Lax
+    cookie goes along) posts a form and a fetch to the API: both refused, nothing stored."""
+    email = f"csrf.{uuid.uuid4().hex[:8]}@example.edu"
+    body = json.dumps({**NEW_ATTENDEE, "email": email})
+    page = f"""<!doctype html><body>
+<form id="f" method="post" action="{stack.url}/api/attendees" enctype="text/plain">
+<input name='{body[:-1]},"x":"' value='"}}'></form>
+<script>
+fetch("{stack.url}/api/attendees", {{method: "POST", mode: "no-cors", credentials: "include",
+  headers: {{"Content-Type": "text/plain"}}, body: {json.dumps(body)}}})
+  .finally(() => {{ document.title = "fetched"; document.getElementById("f").submit(); }});
+</script></body>"""
+    (tmp_path / "attack.html").write_text(page)
+    handler = lambda *args: SimpleHTTPRequestHandler(  # noqa: E731
+        *args, directory=str(tmp_path)
+    )
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        open_ui(browser, stack.url + "/")  # the victim is signed in
+        browser.get(f"http://127.0.0.1:{port}/attack.html")
+        wait(browser, lambda d: "/api/attendees" in d.current_url, "the form was not submitted")
+        # Refused as a signed-in request (the cookie went along), not as an anonymous one.
+        answer = browser.find_element(By.TAG_NAME, "body").text
+        assert "cross_site_request" in answer or "csrf_token_missing" in answer, answer
+    finally:
+        server.shutdown()
+        server.server_close()
+    found = http.get(f"{stack.url}/api/attendees", params={"q": NEW_ATTENDEE["full_name"]})
+    assert email not in {a["email"] for a in found.json()["items"]}

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -61,3 +63,15 @@ def chromium(profile_parent: Path) -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
+
+
+def sign_in(driver: webdriver.Chrome, url: str, username: str, password: str) -> None:
+    """Load the UI at URL and sign in through its sign-in dialog, waiting until it closes."""
+    driver.get(url)
+    wait = WebDriverWait(driver, 10, poll_frequency=0.1)
+    dialog = driver.find_element(By.ID, "signin-dialog")
+    wait.until(lambda d: dialog.get_attribute("open") is not None, "no sign-in dialog")
+    driver.find_element(By.ID, "signin-username").send_keys(username)
+    driver.find_element(By.ID, "signin-password").send_keys(password)
+    driver.find_element(By.ID, "signin-submit").click()
+    wait.until(lambda d: dialog.get_attribute("open") is None, "the sign-in dialog stayed open")

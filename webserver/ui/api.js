@@ -6,6 +6,12 @@ import { ApiError } from "./errors.js";
 import { RECENT_CALLS, state } from "./state.js";
 
 const servedByListeners = [];
+const signedOutListeners = [];
+
+/** Call LISTENER when an API call answers 401: the session has ended (session.js). */
+export function onSignedOut(listener) {
+  signedOutListeners.push(listener);
+}
 
 /** Call LISTENER after every answer, once the badge and the recent calls are updated. */
 export function onServedBy(listener) {
@@ -23,6 +29,10 @@ export async function api(method, path, { body, signal, headers = {} } = {}) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  // Writes carry the session's CSRF token (the cookie alone is not enough).
+  if (!["GET", "HEAD"].includes(method) && state.csrfToken) {
+    init.headers["X-CSRF-Token"] = state.csrfToken;
+  }
   let response;
   try {
     response = await fetch(path, init);
@@ -39,6 +49,9 @@ export async function api(method, path, { body, signal, headers = {} } = {}) {
     } catch {
       data = null; // e.g. an HTML error page from something in between
     }
+  }
+  if (response.status === 401 && path !== "/api/session") {
+    for (const listener of signedOutListeners) listener();
   }
   if (!response.ok) {
     const fallback = `${response.status} ${response.statusText}`.trim();

@@ -22,6 +22,7 @@ import {
   sortBy,
 } from "./list.js";
 import { refreshReplicas, renderRecentCalls, renderReplicas } from "./replicas.js";
+import { loadSession, showSignIn, wireSession } from "./session.js";
 import { FIELDS, readUrlState, REPLICA_POLL_MS, SEARCH_DELAY_MS, state } from "./state.js";
 
 function wire() {
@@ -127,6 +128,13 @@ function wire() {
 readUrlState();
 renderChoices();
 wire();
+// After a sign-in (the first, or one after the session ended) the list is loaded again; an
+// open form keeps what was typed, to be sent again.
+wireSession(() => loadList());
 renderSortState();
-// The list first, then the split, so that the panel already counts this page's first call.
-loadList().finally(refreshReplicas);
+// Who is signed in first; then the list (or the sign-in dialog), then the split, so that the
+// panel already counts this page's first call.
+loadSession()
+  .then((signed) => (signed ? loadList() : showSignIn(() => loadList())))
+  .catch(() => showSignIn(() => loadList()))
+  .finally(refreshReplicas);

@@ -105,8 +105,8 @@ export function renderRow(attendee, number) {
         "div",
         { class: "row-actions" },
         action("view", "View"),
-        action("edit", "Edit"),
-        action("delete", "Delete", "button-danger-quiet"),
+        action("edit", "Edit", "needs-editor"),
+        action("delete", "Delete", "button-danger-quiet needs-editor"),
       ),
     ),
   );
@@ -164,6 +164,7 @@ export async function showDetails(id) {
     const attendee = await api("GET", `/api/attendees/${encodeURIComponent(id)}`);
     renderDetails(attendee);
     openDialog($("details-dialog"));
+    renderHistory(await api("GET", `/api/attendees/${encodeURIComponent(id)}/history`));
   } catch (error) {
     reportError(error);
     if (error.status === 404) loadList();
@@ -187,4 +188,21 @@ export function renderDetails(attendee) {
     el("div", { class: "details-row" }, el("dt", {}, FIELD_LABELS[key]), el("dd", {}, value(key))),
   );
   $("details-list").replaceChildren(...rows);
+}
+
+/** The attendee's audit entries: who did what, when, and which fields changed. */
+export function renderHistory(history) {
+  const items = history.items.map((entry) =>
+    el(
+      "li",
+      {},
+      el("time", { datetime: entry.at, title: entry.at }, formatTime(entry.at)),
+      ` ${entry.action.replace("attendee.", "")} by ${entry.actor}`,
+      Object.keys(entry.changes).length
+        ? `: ${Object.keys(entry.changes).map((key) => FIELD_LABELS[key] || key).join(", ")}`
+        : "",
+    ),
+  );
+  if (!items.length) items.push(el("li", { class: "muted" }, "No recorded changes."));
+  $("details-history").replaceChildren(...items);
 }

@@ -56,6 +56,8 @@ export const state = {
   listSeq: 0,
   currentItems: new Map(), // id -> attendee, for the rows on screen
   lastServedName: "", // the replica that answered the last API call
+  user: null, // who is signed in: {username, role}, or null
+  csrfToken: "", // the session's CSRF token, sent on every write
   replicaSplit: null,
   replicaPollBusy: false,
   upstreamOf: new Map(), // replica name -> the ip:port nginx last used for it
