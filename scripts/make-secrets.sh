@@ -1,5 +1,6 @@
 #!/bin/sh
-# Create the secrets files that compose.yaml mounts, with random passwords. Idempotent: a file
+# Create the secrets files that compose.yaml mounts, with random passwords (admin_password is
+# the first admin's: sign in as "admin" with it). Idempotent: a file
 # that exists is kept, never overwritten (the database keeps the passwords it was created with).
 #
 #   scripts/make-secrets.sh [DIR]   DIR: else $SECRETS_DIR (absolute, as compose reads it too),
@@ -34,6 +35,7 @@ write() {
   echo "make-secrets: created $dir/$1"
 }
 
+write admin_password "$(random_password)"
 write mongo_root_username vdt_root
 write mongo_root_password "$(random_password)"
 write mongo_app_password "$(random_password)"

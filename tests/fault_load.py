@@ -51,14 +51,17 @@ def is_error_shape(response: requests.Response) -> bool:
 class Recorder:
     """Every answer of a run, from many threads."""
 
+    # Sent with every request: the credentials of the user the load acts as.
+    auth: dict = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def call(self, session: requests.Session, kind: str, method: str, url: str, **kwargs):
         """Send one request and record its answer; return the response (None: no answer)."""
         started = time.monotonic()
+        headers = {**self.auth, **kwargs.pop("headers", {})}
         try:
-            response = session.request(method, url, timeout=15, **kwargs)
+            response = session.request(method, url, timeout=15, headers=headers, **kwargs)
         except requests.RequestException:
             response = None
         answer = Answer(
@@ -200,7 +203,7 @@ def run_threads(targets: list, seconds: float, during=None) -> None:
             thread.join(60)
 
 
-def run_hey(url: str, connections: int, seconds: int) -> dict:
+def run_hey(url: str, connections: int, seconds: int, headers: dict | None = None) -> dict:
     """Load URL with hey for SECONDS over CONNECTIONS; per-request figures, from its summary.
 
     hey, not wrk: wrk corrects its latencies for coordinated omission (a request stuck for 2 s
@@ -210,7 +213,10 @@ def run_hey(url: str, connections: int, seconds: int) -> dict:
     binary = shutil.which("hey")
     if binary is None:
         raise FileNotFoundError("hey is not installed: sudo apt-get install -y hey")
-    args = [binary, "-z", f"{seconds}s", "-c", str(connections), "-t", "15", url]
+    args = [binary, "-z", f"{seconds}s", "-c", str(connections), "-t", "15"]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    args.append(url)
     summary = subprocess.run(
         args, capture_output=True, text=True, timeout=seconds + 60, check=True
     ).stdout

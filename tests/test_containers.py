@@ -35,6 +35,7 @@ from devtools.compose import (
 from devtools.generators.image_report import build, measure
 from devtools.paths import ARTIFACTS, REPO
 from devtools.processes import free_port, port_open
+from devtools.signin import ADMIN, api_token, token_session
 from nginx_config import CONTAINER_WORKER_PROCESSES
 from tests.docker_engine import skip_without_engine
 from tests.stack_helpers import served_by, stream, wait_for
@@ -134,6 +135,19 @@ def healthy_replicas(project: ComposeProject, replicas: int = REPLICAS) -> list[
     return [c for c in found if c["Config"]["Labels"][SERVICE_LABEL] == "backend"]
 
 
+@pytest.fixture(scope="module")
+def token(project) -> str:
+    """An API token of the first admin's, whose password scripts/make-secrets.sh wrote."""
+    return api_token(project.url, ADMIN, project.admin_password(), name="container suite")
+
+
+@pytest.fixture
+def api(token):
+    """A requests session that acts as the first admin (its API token)."""
+    with token_session(token) as session:
+        yield session
+
+
 @pytest.fixture
 def stack(project):
     """The project as the README's command plus `--scale backend=3` leaves it, set up again for
@@ -223,13 +237,13 @@ def test_scale_to_5_without_recreate_gets_traffic_within_10_s(stack, pytestconfi
     )
 
 
-def test_scale_back_to_2_during_a_stream_of_gets_fails_none(stack, pytestconfig):
+def test_scale_back_to_2_during_a_stream_of_gets_fails_none(stack, token, pytestconfig):
     """--scale backend=2 while GETs stream: every GET answers 2xx, then only 2 replicas answer."""
     healthy_replicas(stack, 5)
     statuses: list[int] = []
     stop = threading.Event()
     url = f"{stack.url}/api/attendees?per_page=5"
-    reader = threading.Thread(target=stream, args=(url, statuses, stop))
+    reader = threading.Thread(target=stream, args=(url, statuses, stop), kwargs={"token": token})
     reader.start()
     try:
         wait_for(statuses, 20)
@@ -246,12 +260,14 @@ def test_scale_back_to_2_during_a_stream_of_gets_fails_none(stack, pytestconfig)
     say(pytestconfig, f"scale 5 -> 2: {len(statuses)} GETs during the scale-down, none failed")
 
 
-def test_docker_kill_of_a_replica_during_200_gets_loses_none(stack):
+def test_docker_kill_of_a_replica_during_200_gets_loses_none(stack, token):
     """`docker kill` one replica while 200 GETs stream: all 200 answer 2xx."""
     statuses: list[int] = []
     stop = threading.Event()
     url = f"{stack.url}/api/attendees?per_page=5"
-    reader = threading.Thread(target=stream, args=(url, statuses, stop, 200))
+    reader = threading.Thread(
+        target=stream, args=(url, statuses, stop, 200), kwargs={"token": token}
+    )
     reader.start()
     try:
         wait_for(statuses, 50)
@@ -300,14 +316,14 @@ def test_a_stuck_replica_is_ended_by_its_healthcheck_and_restarted(project, pyte
     say(pytestconfig, f"stuck replica restarted and healthy {time.monotonic() - started:.0f} s on")
 
 
-def test_reads_keep_working_with_one_of_3_replicas_paused(project, pytestconfig):
+def test_reads_keep_working_with_one_of_3_replicas_paused(project, api, pytestconfig):
     """`docker pause` (a cgroup-frozen replica, which no probe can act on): 10 s of sequential
     GETs through nginx all answer 2xx, none slower than 3 s (nginx retries reads elsewhere)."""
     victim = healthy_replicas(project)[0]
     docker("pause", victim["Id"])
     latencies, statuses = [], []
     try:
-        with requests.Session() as session:
+        with api as session:
             end = time.monotonic() + 10
             while time.monotonic() < end:
                 sent = time.monotonic()
@@ -325,7 +341,7 @@ def test_reads_keep_working_with_one_of_3_replicas_paused(project, pytestconfig)
     say(pytestconfig, f"one replica paused: {len(statuses)} GETs, slowest {max(latencies):.2f} s")
 
 
-def test_an_attendee_created_before_down_is_there_after_up(stack):
+def test_an_attendee_created_before_down_is_there_after_up(stack, api):
     """`down` (without -v) then `up`: the named volume keeps the data."""
     body = {
         "full_name": "Volume Keeper",
@@ -335,37 +351,47 @@ def test_an_attendee_created_before_down_is_there_after_up(stack):
         "university": "PTIT",
         "major": "Cloud",
     }
-    created = requests.post(f"{stack.url}/api/attendees", json=body, timeout=10)
+    created = api.post(f"{stack.url}/api/attendees", json=body, timeout=10)
     assert created.status_code == 201, created.text
     location = created.headers["Location"]
     stack.compose("down")
     assert stack.containers() == []
     stack.compose("up", "-d", "--scale", "backend=2")
     stack.wait_healthy({"webserver": 1, "backend": 2, "database": 1}, timeout=120)
-    found = requests.get(f"{stack.url}{location}", timeout=10)
+    found = api.get(f"{stack.url}{location}", timeout=10)
     assert found.status_code == 200, found.text
     assert found.json()["email"] == body["email"]
 
 
-def test_the_documented_reseed_command_brings_a_deleted_sample_back(stack):
+def test_the_documented_reseed_command_brings_a_deleted_sample_back(stack, api):
     """docs/operations.md's `docker compose run --rm backend python -m attendee_directory seed`
     adds a deleted sample attendee again and says how many it added."""
     sample = sample_attendees()[0]
-    found = requests.get(
-        f"{stack.url}/api/attendees", params={"q": sample["full_name"]}, timeout=10
-    )
+    found = api.get(f"{stack.url}/api/attendees", params={"q": sample["full_name"]}, timeout=10)
     [ours] = [item for item in found.json()["items"] if item["email"] == sample["email"]]
-    gone = requests.delete(f"{stack.url}/api/attendees/{ours['id']}", timeout=10)
+    gone = api.delete(f"{stack.url}/api/attendees/{ours['id']}", timeout=10)
     assert gone.status_code == 204, gone.text
     seeded = stack.compose("run", "--rm", "backend", "python", "-m", "attendee_directory", "seed")
     match = re.search(r"(\d+) attendees added, (\d+) already there", seeded.stdout)
     assert match, seeded.stdout + seeded.stderr
     added, kept = map(int, match.groups())
     assert added >= 1 and added + kept == len(sample_attendees())
-    again = requests.get(
-        f"{stack.url}/api/attendees", params={"q": sample["full_name"]}, timeout=10
-    )
+    again = api.get(f"{stack.url}/api/attendees", params={"q": sample["full_name"]}, timeout=10)
     assert sample["email"] in [item["email"] for item in again.json()["items"]]
+
+
+def test_the_users_command_manages_accounts_in_the_container(stack, api):
+    """docs' `docker compose exec backend python -m attendee_directory users ...`: create an
+    editor from standard input, who can then sign in and write; list shows the admin too."""
+    exec_users = ("exec", "-T", "backend", "python", "-m", "attendee_directory", "users")
+    name = f"editor{time.time_ns() % 10**6}"
+    made = stack.compose(*exec_users, "create", name, "--role", "editor", stdin="an editor pw 1\n")
+    assert f"{name}\teditor" in made.stdout, made.stdout + made.stderr
+    listed = stack.compose(*exec_users, "list").stdout
+    assert "admin\tadmin" in listed and name in listed
+    token = api_token(stack.url, name, "an editor pw 1")
+    with token_session(token) as editor:
+        assert editor.get(f"{stack.url}/api/session", timeout=10).json()["user"]["role"] == "editor"
 
 
 def test_compose_refuses_to_start_without_the_secrets(project, mode, tmp_path):

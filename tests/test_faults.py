@@ -25,7 +25,7 @@ from pymongo import MongoClient
 from devtools.figures import save
 from devtools.local_stack.supervisor import Supervisor
 from tests.fault_load import Recorder, Writes, attendee, reader, run_hey, run_threads
-from tests.stack_helpers import new_stack
+from tests.stack_helpers import admin_token, new_stack
 
 pytestmark = pytest.mark.faults
 
@@ -48,6 +48,12 @@ def fault_stack(tmp_path_factory):
     """A fresh 3-replica stack for one fault test, without the supervisor."""
     with new_stack(tmp_path_factory, "faults", **NO_WRITE_LIMIT) as stack:
         yield stack
+
+
+@pytest.fixture
+def auth(fault_stack) -> dict:
+    """The Authorization header of the fault stack's first admin."""
+    return {"Authorization": f"Bearer {admin_token(fault_stack)}"}
 
 
 def freeze(stack, index: int) -> int:
@@ -82,11 +88,11 @@ def assert_acknowledged_equals_stored(stack, writes: Writes) -> None:
     assert stored == sorted(writes.acknowledged.values())
 
 
-def test_hung_replica_costs_no_sequential_read(fault_stack):
+def test_hung_replica_costs_no_sequential_read(fault_stack, auth):
     """One of 3 replicas frozen for 60 s of sequential reads: every read answers 2xx, p99 under
     1 s and none over 3 s (nginx gives up on it after its 2 s read timeout and retries)."""
     group = freeze(fault_stack, 0)
-    recorder = Recorder()
+    recorder = Recorder(auth)
     try:
         with requests.Session() as session:
             deadline = time.monotonic() + 60
@@ -104,12 +110,14 @@ def test_hung_replica_costs_no_sequential_read(fault_stack):
     assert latency["p99_s"] < 1.0 and latency["max_s"] < 3.0, latency
 
 
-def test_hung_replica_costs_no_read_at_32_connections(fault_stack):
+def test_hung_replica_costs_no_read_at_32_connections(fault_stack, auth):
     """One of 3 replicas frozen, 30 s of hey at 32 connections: 0 non-2xx, p99 under 1 s,
     none over 3 s."""
     group = freeze(fault_stack, 1)
     try:
-        run = run_hey(f"{fault_stack.url}/api/attendees?per_page=5", connections=32, seconds=30)
+        run = run_hey(
+            f"{fault_stack.url}/api/attendees?per_page=5", connections=32, seconds=30, headers=auth
+        )
     except FileNotFoundError as exc:
         pytest.skip(f"needs hey: {exc}")
     finally:
@@ -120,10 +128,10 @@ def test_hung_replica_costs_no_read_at_32_connections(fault_stack):
     assert run["p99_s"] < 1.0 and run["max_s"] < 3.0, run
 
 
-def test_database_outage_under_mixed_load(fault_stack):
+def test_database_outage_under_mixed_load(fault_stack, auth):
     """kill -9 of the database for 5 s under reads and writes: only documented JSON answers, the
     replicas recover by themselves when it is back, and every acknowledged write is stored once."""
-    recorder = Recorder()
+    recorder = Recorder(auth)
     writes = Writes(fault_stack.url, recorder)
     outage = {}
 
@@ -137,7 +145,7 @@ def test_database_outage_under_mixed_load(fault_stack):
 
     workers = [lambda u: reader(fault_stack.url, recorder, u)] * 2 + [writes.writer] * 2
     run_threads(workers, seconds=16, during=kill_then_restart)
-    after = Recorder()
+    after = Recorder(auth)
     with requests.Session() as session:
         for _ in range(30):
             after.call(session, "read", "GET", f"{fault_stack.url}/api/attendees?per_page=5")
@@ -153,12 +161,12 @@ def test_database_outage_under_mixed_load(fault_stack):
     assert after.statuses() == {200: 30}, "no recovery without a restart"
 
 
-def test_chaos_run_loses_no_acknowledged_write(fault_stack, pytestconfig):
+def test_chaos_run_loses_no_acknowledged_write(fault_stack, pytestconfig, auth):
     """90 s of mixed reads and writes while replicas are killed (-9), frozen and thawed and the
     database is killed, with the supervisor repairing: no 500, every error in the JSON shape,
     and acknowledged writes = stored writes."""
     supervisor = Supervisor(fault_stack, say=lambda line: None).start()
-    recorder = Recorder()
+    recorder = Recorder(auth)
     writes = Writes(fault_stack.url, recorder)
     chaos = random.Random(SEED)
     actions: list[str] = []
@@ -201,7 +209,7 @@ def test_chaos_run_loses_no_acknowledged_write(fault_stack, pytestconfig):
     assert len(actions) >= 10
 
 
-def test_50_concurrent_creates_of_one_email_give_one_201(fault_stack):
+def test_50_concurrent_creates_of_one_email_give_one_201(fault_stack, auth):
     """50 creates of one email in different cases at once: one 201 and 49 JSON 409s."""
     local = f"same.{time.time_ns()}"
     emails = [
@@ -209,7 +217,9 @@ def test_50_concurrent_creates_of_one_email_give_one_201(fault_stack):
     ]
 
     def create(email: str) -> int:
-        return requests.post(f"{fault_stack.url}/api/attendees", json=attendee(email), timeout=30)
+        return requests.post(
+            f"{fault_stack.url}/api/attendees", json=attendee(email), headers=auth, timeout=30
+        )
 
     with ThreadPoolExecutor(50) as pool:
         responses = list(pool.map(create, emails))
@@ -218,12 +228,13 @@ def test_50_concurrent_creates_of_one_email_give_one_201(fault_stack):
     assert all(r.json()["error"] == "duplicate_email" for r in responses if r.status_code == 409)
 
 
-def test_concurrent_patches_leave_one_sent_value_and_each_sees_its_own(fault_stack):
+def test_concurrent_patches_leave_one_sent_value_and_each_sees_its_own(fault_stack, auth):
     """20 PATCHes of one attendee's major at once: the stored major is one of those sent, and
     every response shows the caller's own value (never another client's write)."""
     created = requests.post(
         f"{fault_stack.url}/api/attendees",
         json=attendee(f"patch.{time.time_ns()}@example.org"),
+        headers=auth,
         timeout=10,
     ).json()
     url = f"{fault_stack.url}/api/attendees/{created['id']}"
@@ -232,10 +243,10 @@ def test_concurrent_patches_leave_one_sent_value_and_each_sees_its_own(fault_sta
     def patch(number: int) -> tuple[str, dict]:
         major = f"Major {number}"
         barrier.wait(10)
-        return major, requests.patch(url, json={"major": major}, timeout=30).json()
+        return major, requests.patch(url, json={"major": major}, headers=auth, timeout=30).json()
 
     with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(patch, range(20)))
     assert all(body["major"] == sent for sent, body in results), results
-    final = requests.get(url, timeout=10).json()["major"]
+    final = requests.get(url, headers=auth, timeout=10).json()["major"]
     assert final in {sent for sent, _ in results}

@@ -1,6 +1,9 @@
 """Fuzzing from our own OpenAPI document: schemathesis (`st run`) with every check, as a user
 runs it (the repository's schemathesis.toml, no hooks), straight at one granian replica and
-through nginx: once with a seed drawn for this run, once with the fixed seed.
+through nginx: once with a seed drawn for this run, once with the fixed seed, as an admin (an
+API token); and, with the fresh seed, as a viewer, as an editor, and with no credentials (every
+protected operation then answers 401; schemathesis' ignored_auth check also drops the token of
+the signed-in runs and expects a 401).
 
 Zero failures means: no 5xx from the app, every status and body is one the document declares
 (nginx's own errors included), schema-valid requests are accepted and invalid ones refused,
@@ -17,7 +20,9 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
+from pymongo import MongoClient
 
+from attendee_directory import accounts
 from devtools.figures import save
 from devtools.paths import REPO
 from devtools.processes import find_executable
@@ -29,11 +34,11 @@ FIXED_SEED = 20230601  # one run that is the same every time
 # A seed of its own for every run (FUZZ_SEED repeats one): the contract has to hold for every
 # sample of inputs, not for one.
 FRESH_SEED = int(os.environ.get("FUZZ_SEED") or secrets.randbelow(2**32))
-# Examples per operation and phase: the fixed seed about 800 cases, a fresh seed about 1,000
-# (about 20 s and 40 s a run on 2 cores).
-EXAMPLES = {"fixed": 50, "fresh": 100}
+# Examples per operation and phase, as the admin: the fixed seed about 1,100 cases, a fresh
+# seed about 2,000 (about 30 s and 60 s a run on 2 cores); each other role a smaller run.
+EXAMPLES = {"fixed": 30, "fresh": 60, "role": 20}
 # Every run generates at least this many cases; fewer would mean schemathesis tested little.
-MIN_CASES = 500
+MIN_CASES = 400
 RUN_TIMEOUT_SECONDS = 300
 CONTRACT = REPO / "schemathesis.toml"
 
@@ -48,8 +53,28 @@ def fuzz_stack(tmp_path_factory):
         yield running
 
 
-def run_schemathesis(base_url: str, report_dir, seed: int, examples: int) -> dict:
-    """Run `st run` against BASE_URL's document at SEED; return its counts and output."""
+ROLE_PASSWORD = "the fuzzing roles' password"
+
+
+def credentials(stack, who: str) -> list[str]:
+    """The -H option of WHO: an API token of a user with that role made for this run alone,
+    straight in the stack's database (an earlier run may have changed any user it found, and
+    its failed sign-ins may have throttled this address), or none for the anonymous run."""
+    if who == "anonymous":
+        return []
+    with MongoClient(stack.running_database().uri, tz_aware=True) as client:
+        database = client[stack.mongo_db]
+        name = f"fuzz-{who}-{secrets.token_hex(4)}"
+        user = accounts.create_user(database, name, ROLE_PASSWORD, who, ("fuzz suite", "cli"))
+        token, _ = accounts.create_token(database, str(user["_id"]), "fuzz", 1)
+    return ["-H", f"Authorization: Bearer {token}"]
+
+
+def run_schemathesis(
+    base_url: str, report_dir, seed: int, examples: int, credentials: list[str]
+) -> dict:
+    """Run `st run` against BASE_URL's document at SEED with CREDENTIALS (-H options); return
+    its counts and output."""
     st = find_executable("st")
     if st is None:
         pytest.fail("schemathesis is not installed: make test installs it (uv sync)")
@@ -77,6 +102,10 @@ def run_schemathesis(base_url: str, report_dir, seed: int, examples: int) -> dic
         "junit",
         "--report-junit-path",
         str(junit),
+        *credentials,
+        # schemathesis' ignored_auth check cannot take away a header given with -H (it sends a
+        # made-up cookie beside the real token): the anonymous run is where it applies.
+        *(["--exclude-checks", "ignored_auth"] if credentials else []),
     ]
     # Started in the report directory: its caches (.schemathesis, .hypothesis) stay out of the
     # checkout.
@@ -140,8 +169,14 @@ def test_fuzzing_one_replica_directly_finds_nothing(fuzz_stack, tmp_path, kind):
     """Straight at one granian replica, where no rate limit or proxy hides the app."""
     replica = fuzz_stack.backends[0]
     seed = SEEDS[kind]
-    result = run_schemathesis(f"http://127.0.0.1:{replica.port}", tmp_path, seed, EXAMPLES[kind])
-    _check(result, "at one replica", seed)
+    result = run_schemathesis(
+        f"http://127.0.0.1:{replica.port}",
+        tmp_path,
+        seed,
+        EXAMPLES[kind],
+        credentials(fuzz_stack, "admin"),
+    )
+    _check(result, "at one replica, as admin", seed)
 
 
 @pytest.mark.parametrize("kind", list(SEEDS))
@@ -149,4 +184,17 @@ def test_fuzzing_through_nginx_finds_nothing(fuzz_stack, tmp_path, kind):
     """Through the real nginx, every path of the document (it proxies /healthz and /readyz):
     its own errors must be documented and in the JSON shape too."""
     seed = SEEDS[kind]
-    _check(run_schemathesis(fuzz_stack.url, tmp_path, seed, EXAMPLES[kind]), "through nginx", seed)
+    result = run_schemathesis(
+        fuzz_stack.url, tmp_path, seed, EXAMPLES[kind], credentials(fuzz_stack, "admin")
+    )
+    _check(result, "through nginx, as admin", seed)
+
+
+@pytest.mark.parametrize("who", ["viewer", "editor", "anonymous"])
+def test_fuzzing_as_each_other_caller_finds_nothing(fuzz_stack, tmp_path, who):
+    """Through nginx, with the fresh seed: a viewer (403 on writes and on users), an editor,
+    and nobody (401 on every protected operation) keep the contract too."""
+    result = run_schemathesis(
+        fuzz_stack.url, tmp_path, FRESH_SEED, EXAMPLES["role"], credentials(fuzz_stack, who)
+    )
+    _check(result, f"through nginx, as {who}", FRESH_SEED)

@@ -11,7 +11,7 @@ import requests
 
 from devtools.local_stack.supervisor import FAILURES_TO_RESTART, INTERVAL, PROBE_TIMEOUT, Supervisor
 from devtools.processes import http_ok, wait_until
-from tests.stack_helpers import new_stack
+from tests.stack_helpers import admin_token, new_stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.faults]
 
@@ -75,14 +75,15 @@ def test_a_killed_database_is_restarted_on_its_data_and_the_replicas_recover(sup
     if stack.database.process is None:
         pytest.skip("the database is external (MONGO_URI): this stack does not supervise it")
     listing = f"{stack.url}/api/attendees?per_page=1"
-    before = requests.get(listing, timeout=5).json()["total"]
+    auth = {"Authorization": f"Bearer {admin_token(stack)}"}
+    before = requests.get(listing, headers=auth, timeout=5).json()["total"]
     replica_pids = [r.process.pid for r in stack.backends]
     stack.database.process.send_signal(signal.SIGKILL)
     time.sleep(0.5)
-    assert requests.get(listing, timeout=10).status_code in (200, 503)
+    assert requests.get(listing, headers=auth, timeout=10).status_code in (200, 503)
 
     def answers() -> bool:
-        response = requests.get(listing, timeout=10)
+        response = requests.get(listing, headers=auth, timeout=10)
         return response.status_code == 200 and response.json()["total"] == before
 
     wait_until(answers, timeout=40, what="reads after the database restart")

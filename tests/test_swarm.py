@@ -20,6 +20,7 @@ import requests
 from devtools.compose import choose_mode, docker, run
 from devtools.figures import save
 from devtools.processes import free_port
+from devtools.signin import ADMIN, api_token
 from tests.docker_engine import skip_without_engine
 from tests.stack_helpers import served_by, stream, wait_for
 
@@ -72,6 +73,15 @@ def _remove_stack() -> None:
         docker("volume", "rm", "-f", volume, check=False)
 
 
+# The first admin's API token on the deployed stack (set by the swarm fixture).
+TOKEN = [""]
+
+
+def _authorization() -> dict[str, str]:
+    """The Authorization header of the swarm's first admin."""
+    return {"Authorization": f"Bearer {TOKEN[0]}"}
+
+
 @pytest.fixture(scope="module")
 def swarm(tmp_path_factory, pytestconfig):
     """The stack deployed by swarm/deploy.sh on this engine's swarm (made if there is none)."""
@@ -95,12 +105,15 @@ def swarm(tmp_path_factory, pytestconfig):
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{url}/api/attendees", timeout=5).ok:
+                if requests.get(f"{url}/readyz", timeout=5).ok:
                     break
             time.sleep(1)
         FIGURES["swarm: deploy until the API answers"] = {
             "seconds": round(time.monotonic() - started, 1)
         }
+        # The first admin, from the secret that swarm passed to the replicas.
+        password = (secrets / "admin_password").read_text().strip()
+        TOKEN[0] = api_token(url, ADMIN, password, name="swarm suite")
         yield url
     finally:
         _remove_stack()
@@ -132,7 +145,9 @@ def _under_load(url: str, action) -> tuple[list[int], object]:
     """Run ACTION while a client sends GETs to URL; return every status and ACTION's result."""
     statuses: list[int] = []
     stop = threading.Event()
-    reader = threading.Thread(target=stream, args=(url, statuses, stop), kwargs={"timeout": 10})
+    reader = threading.Thread(
+        target=stream, args=(url, statuses, stop), kwargs={"timeout": 10, "token": TOKEN[0]}
+    )
     reader.start()
     try:
         wait_for(statuses, 20)
@@ -255,7 +270,9 @@ def test_data_survives_a_database_task_restart(swarm):
         "university": "Overlay University",
         "major": "Orchestration",
     }
-    created = requests.post(f"{swarm}/api/attendees", json=body, timeout=10)
+    created = requests.post(
+        f"{swarm}/api/attendees", json=body, headers=_authorization(), timeout=10
+    )
     assert created.status_code == 201, created.text
     docker("service", "update", "--force", f"{STACK}_database", timeout=180)
     url = f"{swarm}{created.headers['Location']}"
@@ -263,7 +280,7 @@ def test_data_survives_a_database_task_restart(swarm):
     answer = None
     while time.monotonic() < deadline:
         with contextlib.suppress(requests.RequestException):
-            answer = requests.get(url, timeout=5)
+            answer = requests.get(url, headers=_authorization(), timeout=5)
             if answer.status_code == 200:
                 break
         time.sleep(1)

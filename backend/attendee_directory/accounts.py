@@ -50,7 +50,8 @@ def to_json(user: dict) -> dict:
     return {
         "username": user["username"],
         "role": user["role"],
-        "disabled": user["disabled"],
+        # bool(): the stand-in gives back a boolean written with $set as 0 or 1 (standin.py).
+        "disabled": bool(user["disabled"]),
         "created_at": iso(user["created_at"]),
         "updated_at": iso(user["updated_at"]),
     }

@@ -319,7 +319,10 @@ def _account_paths() -> dict:
                 "signOut",
                 "accounts",
                 "Sign out: ends the session on every replica and clears the cookie",
-                {"204": {"description": "Signed out (or was not signed in)"}, **_errors(403, 503)},
+                {
+                    "204": {"description": "Signed out (or was not signed in)"},
+                    **_errors(401, 403, 503),
+                },
             ),
         },
         "/api/tokens": {

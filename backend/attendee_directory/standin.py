@@ -14,7 +14,11 @@ needed; they are the MongoDB code as written:
   for the latter), and `$currentDate` for `updated_at` (a datetime sent with `$set` comes back from
   nx-27017 as a string);
 - idempotency.py: the reserved attendee id is stored as a string (nx-27017 matches no ObjectId
-  in a field other than `_id`).
+  in a field other than `_id`);
+- accounts.py, auth.py: ids of users are stored as strings in sessions and tokens (the same
+  reason); a user's `disabled` flag is read as a truth value (a boolean written with `$set`
+  comes back from nx-27017 as 0 or 1);
+- signin_throttle.py: its times are numbers, not datetimes (the `$set` of a datetime above).
 """
 
 import operator

@@ -211,12 +211,14 @@ class ComposeProject:
         }
 
     def compose(
-        self, *args: str, timeout: float = 300, check: bool = True
+        self, *args: str, timeout: float = 300, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        """Run compose for this project with its files."""
+        """Run compose for this project with its files (STDIN: what the command reads)."""
         files = [arg for name in self.files for arg in ("-f", str(self.root / name))]
         command = [*compose_command(), "-p", self.name, *files, *args]
-        return run(command, timeout=timeout, env=self.env(), check=check, cwd=self.root)
+        return run(
+            command, timeout=timeout, env=self.env(), check=check, cwd=self.root, stdin=stdin
+        )
 
     def verbatim(self, argv: list[str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
         """Run ARGV, a `docker compose ...` command exactly as a user types it in the checkout:
@@ -296,6 +298,10 @@ class StackProject(ComposeProject):
     def env(self) -> dict[str, str]:
         """compose.yaml's variables: where the secrets are and which tag the images get."""
         return {**super().env(), "SECRETS_DIR": str(self.secrets_dir), "TAG": self.tag}
+
+    def admin_password(self) -> str:
+        """The first admin's password (scripts/make-secrets.sh's admin_password)."""
+        return (self.secrets_dir / "admin_password").read_text(encoding="utf-8").strip()
 
     def image(self, service: str) -> str:
         """The image compose builds for SERVICE in this project."""

@@ -9,12 +9,14 @@ import json
 import re
 import secrets
 import time
-import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from attendee_directory.config import Settings, default
 
 from ..compose import SERVICE_LABEL, ComposeProject, docker
+from . import credentials
+from .credentials import open_url
 
 # The stand-in's own interpreter (on its PATH), with pymongo; MONGO_DB as compose.yaml sets it.
 MONGO_DB = default(Settings, "mongo_db")
@@ -59,6 +61,9 @@ class Stack(ComposeProject):
         if serving is None or healthy is None:
             logs = self.compose("logs", "--tail", "20", timeout=60).stdout[-4000:]
             raise TimeoutError(f"{self.name} not serving and healthy in {timeout} s\n{logs}")
+        password = Path(self.env().get("SECRETS_DIR", "")) / "admin_password"
+        if "compose.yaml" in self.files and password.is_file():  # ours, not the practice's
+            credentials.sign_in([self.url], password.read_text().strip())
         return serving, healthy
 
     def scale_to_traffic(self, replicas: int, timeout: float) -> float | None:
@@ -120,7 +125,7 @@ class Stack(ComposeProject):
 def answers(url: str) -> str | None:
     """The body of a 200 answer to GET URL within 2 s, else None."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (127.0.0.1 only)
+        with open_url(url, timeout=2) as response:
             return response.read().decode() if response.status == 200 else None
     except OSError:
         return None

@@ -27,6 +27,7 @@ from attendee_directory.seed import SEED_MARKER
 from devtools.local_stack.mongo_server import start_mongo
 from devtools.processes import free_port
 
+from .credentials import open_url
 from .database import Document, remove_bench_attendees
 from .people import bulk_insert
 from .setups import ServerConfig, ServerStack
@@ -136,7 +137,7 @@ def list_paths(size: int) -> dict[str, str]:
 
 def fetch_json(url: str) -> dict:
     """GET URL (loopback only) and decode its JSON."""
-    with urllib.request.urlopen(url, timeout=600) as response:  # noqa: S310 (loopback only)
+    with open_url(url, timeout=600) as response:
         return json.load(response)
 
 

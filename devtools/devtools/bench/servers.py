@@ -9,7 +9,6 @@ Every load run is wrk for a fixed time against 127.0.0.1; each figure is the med
 
 import json
 import time
-import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from devtools.local_stack.mongo_server import start_mongo
 from devtools.processes import free_port
 
 from . import profile
+from .credentials import open_url
 from .database import count_attendees, query_rates, remove_bench_attendees
 from .servers_results import (
     MetricsCost,
@@ -84,7 +84,7 @@ class Runner:
 def first_id(url: str) -> str:
     """Ask the list endpoint once (the backend seeds an empty database then); return an id."""
     address = f"{url}/api/attendees?per_page=1"
-    with urllib.request.urlopen(address, timeout=30) as response:  # noqa: S310 (loopback only)
+    with open_url(address, timeout=30) as response:
         return json.load(response)["items"][0]["id"]
 
 

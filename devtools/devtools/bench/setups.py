@@ -16,6 +16,8 @@ from devtools.local_stack.nginx import check_config, find_nginx, start_nginx, wo
 from devtools.local_stack.stack import LocalStack
 from devtools.processes import free_port, http_ok, start, stop, wait_until
 
+from . import credentials
+
 BENCH = Path(__file__).resolve().parent
 PRACTICE_APP = BENCH / "practice_style" / "app.py"
 GUNICORN_CONF = BENCH / "gunicorn.conf.py"
@@ -73,6 +75,15 @@ class ServerStack(LocalStack):
         if self.config.server == "gunicorn":
             return [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), self.app]
         return [*super().replica_command(), self.app]
+
+    def start(self) -> "ServerStack":
+        """Start the stack as LocalStack does, then sign its admin in for the benchmark's
+        requests (through nginx and straight at each replica)."""
+        super().start()
+        if self.app == WSGI_APP:  # the comparison apps (hello, flask_hello) have no accounts
+            urls = [self.url, *(self.replica_url(i) for i in range(len(self.backends)))]
+            credentials.sign_in(urls, self.admin_password())
+        return self
 
     def replica_url(self, index: int = 0) -> str:
         """The address of one replica itself, bypassing nginx."""

@@ -2,6 +2,11 @@
 -- With BENCH_CREATE_TAG set, every request creates an attendee with an email of its own
 -- (tag-thread-counter@bench.example.org), so no create is refused as a duplicate.
 local tag = os.getenv("BENCH_CREATE_TAG")
+-- With BENCH_AUTHORIZATION set (our stacks: an API token), every request sends it.
+local authorization = os.getenv("BENCH_AUTHORIZATION")
+if authorization then
+  wrk.headers["Authorization"] = authorization
+end
 
 if tag then
   local threads = 0
@@ -12,7 +17,7 @@ if tag then
   end
 
   local sent = 0
-  local headers = { ["Content-Type"] = "application/json" }
+  local headers = { ["Content-Type"] = "application/json", ["Authorization"] = authorization }
   local body = '{"full_name":"Bench Attendee %d","email":"%s-%d-%d@bench.example.org",'
     .. '"year_of_birth":1999,"gender":"other","university":"Bench University",'
     .. '"major":"Load Testing"}'

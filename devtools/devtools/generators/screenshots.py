@@ -22,6 +22,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from devtools import chromium
 from devtools.local_stack.stack import LocalStack
 from devtools.processes import free_port
+from devtools.signin import ADMIN
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 UI_PICTURE = DOCS / "screenshot.png"
@@ -35,6 +36,7 @@ def take_ui(driver, stack: LocalStack) -> None:
     with requests.Session() as http:
         for _ in range(12):
             http.get(f"{stack.url}/api/whoami", timeout=5).raise_for_status()
+    chromium.sign_in(driver, f"{stack.url}/", ADMIN, stack.admin_password())
     driver.get(f"{stack.url}/")
     wait = WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.2)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#rows tr.row"), "no attendee rows")
