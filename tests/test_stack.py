@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 
+from devtools.signin import ADMIN, browser_session, token_session
 from tests.stack_helpers import (
     REPLICAS,
     admin_token,
@@ -234,3 +235,28 @@ def test_nothing_is_left_behind_after_stop(tmp_path_factory):
         ["ps", "-o", "pid=", "-p", ",".join(map(str, pids))], capture_output=True, text=True
     ).stdout.split()
     assert alive == []
+
+
+def test_a_sign_out_ends_the_session_on_every_replica_at_once(stack):
+    """Sign in, sign out through nginx: the very next requests, whichever replica answers
+    them (each of the 3 is asked), are 401; a revoked token is refused by every replica within
+    TOKEN_CACHE_SECONDS (1 s)."""
+    with browser_session(stack.url, ADMIN, stack.admin_password()) as browser:
+        assert len(served_by(browser, f"{stack.url}/api/attendees", REPLICAS)) == REPLICAS
+        cookie = browser.cookies.get("vdt_session")
+        assert browser.delete(f"{stack.url}/api/session", timeout=10).status_code == 204
+        answers = [
+            requests.get(f"{stack.url}/api/attendees", cookies={"vdt_session": cookie}, timeout=10)
+            for _ in range(REPLICAS)
+        ]
+    assert [a.status_code for a in answers] == [401] * REPLICAS
+    assert len({a.headers["X-Served-By"] for a in answers}) == REPLICAS
+
+    token = admin_token(stack)
+    with token_session(token) as script:
+        assert len(served_by(script, f"{stack.url}/api/attendees", REPLICAS)) == REPLICAS
+        made = script.get(f"{stack.url}/api/tokens").json()["items"][0]  # the newest: this one
+        assert script.delete(f"{stack.url}/api/tokens/{made['id']}").status_code == 204
+        time.sleep(1.1)
+        statuses = [script.get(f"{stack.url}/api/attendees").status_code for _ in range(REPLICAS)]
+    assert statuses == [401] * REPLICAS

@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from . import audit_log, passwords
 from .collection_names import API_TOKENS, SESSIONS, USERS
-from .credentials import ADMIN, ROLES, TOKEN_PREFIX, digest, new_secret
+from .credentials import ADMIN, ROLES, TOKEN_CACHE, TOKEN_PREFIX, digest, new_secret
 from .documents import iso
 from .errors import ApiError
 
@@ -178,6 +178,7 @@ def update_user(
 def _follow(database: Database, user_id: str, changes: dict) -> None:
     """Bring the user's sessions and tokens in step with CHANGES."""
     owned = {"user_id": user_id}
+    TOKEN_CACHE.clear()  # this replica at once; the others within TOKEN_CACHE_SECONDS
     if "role" in changes:
         for name in (SESSIONS, API_TOKENS):
             database[name].update_many(owned, {"$set": {"role": changes["role"]}})
@@ -268,6 +269,6 @@ def list_tokens(database: Database, user_id: str) -> list[dict]:
 
 def revoke_token(database: Database, user_id: str, token_id: str) -> bool:
     """Delete one of the user's tokens; False if they have none with that id."""
-    return bool(
-        database[API_TOKENS].delete_one({"user_id": user_id, "token_id": token_id}).deleted_count
-    )
+    revoked = database[API_TOKENS].delete_one({"user_id": user_id, "token_id": token_id})
+    TOKEN_CACHE.clear()
+    return bool(revoked.deleted_count)

@@ -4,8 +4,9 @@ A request is authenticated by `Authorization: Bearer <token>` or, failing that, 
 cookie. Both secrets are random (secrets.token_urlsafe) and stored only as their SHA-256
 digest, so a copy of the database holds no usable credential. Each carries its user's id, name,
 role and disabled flag (accounts.py keeps them in step with the user), so that checking one
-costs a single read by _id, and a sign-out, a disabled user or a revoked token is refused on
-every replica from the next request on.
+costs a single read by _id: a sign-out is refused on every replica from the next request on.
+A token's check is kept for TOKEN_CACHE_SECONDS (1 s) per replica (credentials.TokenCache),
+so its revocation reaches the other replicas within that time.
 
 Cookie-authenticated writes must send the session's CSRF token in X-CSRF-Token, and a browser's
 Origin (and Sec-Fetch-Site) must say the request comes from this site's own pages.
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
 from .collection_names import API_TOKENS, SESSIONS
-from .credentials import ADMIN, EDITOR, TOKEN_PREFIX, VIEWER, digest, includes
+from .credentials import ADMIN, EDITOR, TOKEN_CACHE, TOKEN_PREFIX, VIEWER, digest, includes
 from .db import get_db
 from .errors import ApiError
 
@@ -77,13 +78,21 @@ def _from_token(header: str) -> Principal:
     token = token.strip()
     if scheme.lower() != "bearer" or not _TOKEN_RE.fullmatch(token):
         raise _invalid_token(f"send Authorization: Bearer {TOKEN_PREFIX}... (an API token)")
-    doc = get_db()[API_TOKENS].find_one({"_id": digest(token)})
+    key = digest(token)
+    seconds = current_app.config["SETTINGS"].token_cache_seconds
+    cached = TOKEN_CACHE.get(key, seconds) if seconds else None
+    if isinstance(cached, Principal) and cached.expires_at > datetime.now(UTC):
+        return cached
+    doc = get_db()[API_TOKENS].find_one({"_id": key})
     if not _usable(doc):
         raise _invalid_token("the token is unknown, expired or revoked")
     assert doc is not None
-    return Principal(
+    who = Principal(
         doc["user_id"], doc["username"], doc["role"], "token", doc["_id"], None, doc["expires_at"]
     )
+    if seconds:
+        TOKEN_CACHE.put(key, who)
+    return who
 
 
 def _from_session(cookie: str) -> Principal | None:

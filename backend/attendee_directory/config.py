@@ -123,6 +123,9 @@ class Settings(_Environment):
     session_lifetime_seconds: int = Field(12 * 3600, ge=60)
     # API tokens expire after the days asked for, at most this many.
     token_max_days: int = Field(365, ge=1)
+    # A replica trusts a token it checked for this long (0: every request reads the database):
+    # revocation reaches the other replicas within it (auth.py; the cost: docs/benchmarks.md).
+    token_cache_seconds: float = Field(1.0, ge=0, le=5)
     # Failed sign-ins (signin_throttle.py): an account (or a client address) may fail this many
     # times, then waits SIGNIN_DELAY_SECONDS, twice that after the next failure, and so on up
     # to SIGNIN_MAX_DELAY_SECONDS. An address gets more attempts than an account: one address
