@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 from bson import ObjectId
 from flask import Blueprint, Response, after_this_request, current_app, jsonify, request, url_for
-from pydantic import ValidationError
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
@@ -20,8 +19,8 @@ from .collection_names import ATTENDEES
 from .db import get_db
 from .documents import iso, new_attendee
 from .errors import ApiError
-from .requests_json import validated
-from .schemas import AttendeeIn, AttendeePatch, ListQuery, field_errors
+from .requests_json import validated, validated_query
+from .schemas import AttendeeIn, AttendeePatch, ListQuery
 from .search import SEARCH_KEY, search_words
 
 bp = Blueprint("attendees", __name__, url_prefix="/api/attendees")
@@ -135,21 +134,10 @@ def _duplicate_email(email: str) -> ApiError:
     )
 
 
-def _list_query() -> ListQuery:
-    """Validate the list's query parameters: 400 names every offending parameter."""
-    try:
-        query = ListQuery.model_validate(request.args.to_dict())
-    except ValidationError as exc:
-        raise ApiError(
-            400, "invalid_query", "some query parameters are invalid", field_errors(exc)
-        ) from None
-    return query
-
-
 @bp.get("")
 def list_attendees() -> Response:
     """List attendees, one page at a time, optionally filtered by a search term and sorted."""
-    query = _list_query()
+    query = validated_query(ListQuery)
     criteria = search.criteria(query.q)
     direction = ASCENDING if query.order == "asc" else DESCENDING
     collection = get_db()[ATTENDEES]

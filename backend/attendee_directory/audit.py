@@ -2,16 +2,15 @@
 
 import math
 
-from flask import Blueprint, Response, jsonify, request
-from pydantic import ValidationError
+from flask import Blueprint, Response, jsonify
 from pymongo import DESCENDING
 
 from .audit_log import to_json
 from .auth import ADMIN, require
 from .collection_names import AUDIT
 from .db import get_db
-from .errors import ApiError
-from .schemas import AuditQuery, field_errors
+from .requests_json import validated_query
+from .schemas import PageQuery
 
 bp = Blueprint("audit", __name__, url_prefix="/api/audit")
 
@@ -20,12 +19,7 @@ bp = Blueprint("audit", __name__, url_prefix="/api/audit")
 @require(ADMIN)
 def list_entries() -> Response:
     """The trail, newest first, a page at a time (admins only)."""
-    try:
-        query = AuditQuery.model_validate(request.args.to_dict())
-    except ValidationError as exc:
-        raise ApiError(
-            400, "invalid_query", "some query parameters are invalid", field_errors(exc)
-        ) from None
+    query = validated_query(PageQuery)
     entries = get_db()[AUDIT]
     total = entries.estimated_document_count()
     found = (

@@ -66,10 +66,23 @@ def _invalid_token(message: str) -> ApiError:
     return ApiError(401, "invalid_token", message, headers={"WWW-Authenticate": challenge})
 
 
-def _usable(doc: dict | None) -> bool:
-    """Whether a stored session or token is still good: present, unexpired, user enabled.
+def _usable(doc: dict) -> bool:
+    """Whether a stored session or token is still good: unexpired, its user enabled.
     (Expired ones are also deleted by a TTL index, but its monitor runs once a minute.)"""
-    return doc is not None and not doc.get("disabled") and doc["expires_at"] > datetime.now(UTC)
+    return not doc.get("disabled") and doc["expires_at"] > datetime.now(UTC)
+
+
+def _principal(doc: dict, via: str) -> Principal:
+    """The principal of a stored session or token (only sessions have a CSRF token)."""
+    return Principal(
+        doc["user_id"],
+        doc["username"],
+        doc["role"],
+        via,
+        doc["_id"],
+        doc.get("csrf_token"),
+        doc["expires_at"],
+    )
 
 
 def _from_token(header: str) -> Principal:
@@ -84,12 +97,9 @@ def _from_token(header: str) -> Principal:
     if isinstance(cached, Principal) and cached.expires_at > datetime.now(UTC):
         return cached
     doc = get_db()[API_TOKENS].find_one({"_id": key})
-    if not _usable(doc):
+    if doc is None or not _usable(doc):
         raise _invalid_token("the token is unknown, expired or revoked")
-    assert doc is not None
-    who = Principal(
-        doc["user_id"], doc["username"], doc["role"], "token", doc["_id"], None, doc["expires_at"]
-    )
+    who = _principal(doc, "token")
     if seconds:
         TOKEN_CACHE.put(key, who)
     return who
@@ -100,18 +110,9 @@ def _from_session(cookie: str) -> Principal | None:
     if not _SESSION_RE.fullmatch(cookie):
         return None
     doc = get_db()[SESSIONS].find_one({"_id": digest(cookie)})
-    if not _usable(doc):
+    if doc is None or not _usable(doc):
         return None
-    assert doc is not None
-    return Principal(
-        doc["user_id"],
-        doc["username"],
-        doc["role"],
-        "session",
-        doc["_id"],
-        doc["csrf_token"],
-        doc["expires_at"],
-    )
+    return _principal(doc, "session")
 
 
 def principal() -> Principal | None:
@@ -131,9 +132,14 @@ def principal() -> Principal | None:
     return g.principal
 
 
+def _scheme() -> str:
+    """The scheme the browser used: nginx's X-Forwarded-Proto, else this request's own."""
+    return request.headers.get("X-Forwarded-Proto", request.scheme)
+
+
 def secure_request() -> bool:
-    """Whether the page came over HTTPS (nginx says so in X-Forwarded-Proto)."""
-    return request.headers.get("X-Forwarded-Proto", request.scheme) == "https"
+    """Whether the page came over HTTPS."""
+    return _scheme() == "https"
 
 
 def clear_cookie(response: Response) -> Response:
@@ -158,8 +164,7 @@ def init_app(app: Flask) -> None:
 
 def own_origin() -> str:
     """This site's origin as the browser sees it: the scheme nginx was reached by, and Host."""
-    scheme = request.headers.get("X-Forwarded-Proto", request.scheme)
-    return f"{scheme}://{request.host}"
+    return f"{_scheme()}://{request.host}"
 
 
 def check_same_site() -> None:

@@ -71,3 +71,13 @@ def validated(model: type[Model]) -> Model:
         raise ApiError(
             422, "validation_failed", "some fields are invalid", field_errors(exc)
         ) from None
+
+
+def validated_query(model: type[Model]) -> Model:
+    """Validate the query parameters against MODEL: 400 names every offending parameter."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as exc:
+        raise ApiError(
+            400, "invalid_query", "some query parameters are invalid", field_errors(exc)
+        ) from None

@@ -411,9 +411,6 @@ class PageQuery(BaseModel):
     per_page: QueryInt = Field(20, ge=1, le=100)
 
 
-AuditQuery = PageQuery
-
-
 class AuditTarget(BaseModel):
     """What an audit entry is about."""
 

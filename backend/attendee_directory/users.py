@@ -3,15 +3,14 @@ password. The command line does the same (`python -m attendee_directory users`).
 
 import math
 
-from flask import Blueprint, Response, jsonify, request
-from pydantic import ValidationError
+from flask import Blueprint, Response, jsonify
 
 from . import accounts
 from .auth import ADMIN, actor, require
 from .db import get_db
 from .errors import ApiError
-from .requests_json import validated
-from .schemas import PageQuery, UserIn, UserPatch, field_errors
+from .requests_json import validated, validated_query
+from .schemas import PageQuery, UserIn, UserPatch
 
 bp = Blueprint("users", __name__, url_prefix="/api/users")
 
@@ -26,12 +25,7 @@ def _actor() -> tuple[str, str]:
 @require(ADMIN)
 def list_users() -> Response:
     """A page of users, by name."""
-    try:
-        query = PageQuery.model_validate(request.args.to_dict())
-    except ValidationError as exc:
-        raise ApiError(
-            400, "invalid_query", "some query parameters are invalid", field_errors(exc)
-        ) from None
+    query = validated_query(PageQuery)
     found, total = accounts.list_users(get_db(), (query.page - 1) * query.per_page, query.per_page)
     return jsonify(
         items=[accounts.to_json(user) for user in found],
