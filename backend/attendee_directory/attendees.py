@@ -357,6 +357,10 @@ def delete_attendee(attendee_id: str) -> tuple[str, int]:
 
 @bp.get("/<attendee_id>/history")
 def attendee_history(attendee_id: str) -> Response:
-    """The attendee's newest audit entries (who changed what, when), newest first. An attendee
-    that has been deleted keeps its history."""
-    return jsonify(items=audit_log.history(get_db(), "attendee", str(_object_id(attendee_id))))
+    """The attendee's newest audit entries (who changed what, when), newest first; 404 once it
+    is deleted, like the attendee itself (its entries stay in the trail, for admins)."""
+    oid = _object_id(attendee_id)
+    database = get_db()
+    if database[ATTENDEES].find_one({"_id": oid}, {"_id": 1}) is None:
+        raise _not_found(attendee_id)
+    return jsonify(items=audit_log.history(database, "attendee", str(oid)))

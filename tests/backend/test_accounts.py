@@ -224,6 +224,7 @@ def test_the_audit_trail_names_who_changed_what(client, created):
     assert history[0]["changes"] == {"major": {"from": "Computer Science", "to": "Law"}}
     assert history[0]["request_id"] == "req-42" and history[0]["actor"] == "admin"
     assert client.delete(url).status_code == 204
+    assert client.get(f"{url}/history").status_code == 404  # gone, like the attendee
     trail = client.get("/api/audit?per_page=100").get_json()
     assert trail["items"][0]["action"] == "attendee.delete"
     assert trail["items"][0]["changes"]["major"] == {"from": "Law"}
