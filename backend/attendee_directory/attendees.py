@@ -25,8 +25,8 @@ from .search import SEARCH_KEY, search_words
 
 bp = Blueprint("attendees", __name__, url_prefix="/api/attendees")
 
-# What the audit trail compares between an attendee's states.
-AUDITED_FIELDS = ("full_name", "email", "year_of_birth", "gender", "university", "major")
+# What the audit trail compares between an attendee's states: the fields a client sends.
+AUDITED_FIELDS = tuple(AttendeeIn.model_fields)
 
 
 @bp.before_request
