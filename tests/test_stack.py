@@ -239,8 +239,8 @@ def test_nothing_is_left_behind_after_stop(tmp_path_factory):
 
 def test_a_sign_out_ends_the_session_on_every_replica_at_once(stack):
     """Sign in, sign out through nginx: the very next requests, whichever replica answers
-    them (each of the 3 is asked), are 401; a revoked token is refused by every replica within
-    TOKEN_CACHE_SECONDS (1 s)."""
+    them (each of the 3 is asked), are 401, although every replica had the session in its
+    credential cache; so is a token from the moment its revocation has answered."""
     with browser_session(stack.url, ADMIN, stack.admin_password()) as browser:
         assert len(served_by(browser, f"{stack.url}/api/attendees", REPLICAS)) == REPLICAS
         cookie = browser.cookies.get("vdt_session")
@@ -257,6 +257,5 @@ def test_a_sign_out_ends_the_session_on_every_replica_at_once(stack):
         assert len(served_by(script, f"{stack.url}/api/attendees", REPLICAS)) == REPLICAS
         made = script.get(f"{stack.url}/api/tokens").json()["items"][0]  # the newest: this one
         assert script.delete(f"{stack.url}/api/tokens/{made['id']}").status_code == 204
-        time.sleep(1.1)
         statuses = [script.get(f"{stack.url}/api/attendees").status_code for _ in range(REPLICAS)]
     assert statuses == [401] * REPLICAS

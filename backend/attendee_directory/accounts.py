@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from . import audit_log, passwords
 from .collection_names import API_TOKENS, SESSIONS, USERS
-from .credentials import ADMIN, ROLES, TOKEN_CACHE, TOKEN_PREFIX, digest, new_secret
+from .credentials import ADMIN, CREDENTIAL_CACHE, ROLES, TOKEN_PREFIX, digest, new_secret
 from .documents import iso
 from .errors import ApiError
 
@@ -178,7 +178,6 @@ def update_user(
 def _follow(database: Database, user_id: str, changes: dict) -> None:
     """Bring the user's sessions and tokens in step with CHANGES."""
     owned = {"user_id": user_id}
-    TOKEN_CACHE.clear()  # this replica at once; the others within TOKEN_CACHE_SECONDS
     if "role" in changes:
         for name in (SESSIONS, API_TOKENS):
             database[name].update_many(owned, {"$set": {"role": changes["role"]}})
@@ -186,6 +185,7 @@ def _follow(database: Database, user_id: str, changes: dict) -> None:
         database[SESSIONS].delete_many(owned)
     if "disabled" in changes:
         database[API_TOKENS].update_many(owned, {"$set": {"disabled": changes["disabled"]}})
+    CREDENTIAL_CACHE.revoked()
 
 
 def list_users(database: Database, skip: int, limit: int) -> tuple[list[dict], int]:
@@ -228,6 +228,7 @@ def open_session(database: Database, user: dict, lifetime_seconds: int) -> tuple
 def end_session(database: Database, credential: str) -> None:
     """End one session (sign-out)."""
     database[SESSIONS].delete_one({"_id": credential})
+    CREDENTIAL_CACHE.revoked()
 
 
 def create_token(database: Database, user_id: str, name: str, days: int) -> tuple[str, dict]:
@@ -270,5 +271,6 @@ def list_tokens(database: Database, user_id: str) -> list[dict]:
 def revoke_token(database: Database, user_id: str, token_id: str) -> bool:
     """Delete one of the user's tokens; False if they have none with that id."""
     revoked = database[API_TOKENS].delete_one({"user_id": user_id, "token_id": token_id})
-    TOKEN_CACHE.clear()
+    if revoked.deleted_count:
+        CREDENTIAL_CACHE.revoked()
     return bool(revoked.deleted_count)

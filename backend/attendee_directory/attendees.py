@@ -30,7 +30,7 @@ AUDITED_FIELDS = tuple(AttendeeIn.model_fields)
 
 
 @bp.before_request
-def _signed_in() -> None:
+def signed_in() -> None:
     """Every attendee route needs a signed-in user: viewers read, editors also write.
     (OPTIONS only lists the methods, and stays open.)"""
     if request.method != "OPTIONS":

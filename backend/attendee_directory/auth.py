@@ -4,9 +4,9 @@ A request is authenticated by `Authorization: Bearer <token>` or, failing that, 
 cookie. Both secrets are random (secrets.token_urlsafe) and stored only as their SHA-256
 digest, so a copy of the database holds no usable credential. Each carries its user's id, name,
 role and disabled flag (accounts.py keeps them in step with the user), so that checking one
-costs a single read by _id: a sign-out is refused on every replica from the next request on.
-A token's check is kept for TOKEN_CACHE_SECONDS (1 s) per replica (credentials.TokenCache),
-so its revocation reaches the other replicas within that time.
+costs a single read by _id, and a replica keeps what it read for CREDENTIAL_CACHE_SECONDS
+(0.5 s): whatever revokes a credential answers only once every replica has let go of it
+(credentials.CredentialCache), so a sign-out is refused everywhere from the next request on.
 
 Cookie-authenticated writes must send the session's CSRF token in X-CSRF-Token, and a browser's
 Origin (and Sec-Fetch-Site) must say the request comes from this site's own pages.
@@ -14,15 +14,24 @@ Origin (and Sec-Fetch-Site) must say the request comes from this site's own page
 
 import hmac
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 
 from .collection_names import API_TOKENS, SESSIONS
-from .credentials import ADMIN, EDITOR, TOKEN_CACHE, TOKEN_PREFIX, VIEWER, digest, includes
+from .credentials import (
+    ADMIN,
+    CREDENTIAL_CACHE,
+    EDITOR,
+    TOKEN_PREFIX,
+    VIEWER,
+    digest,
+    includes,
+)
 from .db import get_db
 from .errors import ApiError
 
@@ -85,23 +94,30 @@ def _principal(doc: dict, via: str) -> Principal:
     )
 
 
+def _stored(collection: str, key: str, via: str) -> Principal | None:
+    """The principal of the live session or token stored under KEY, or None: one read by _id,
+    or none while this replica's CREDENTIAL_CACHE holds it."""
+    cached = CREDENTIAL_CACHE.get(key)
+    if isinstance(cached, Principal) and cached.expires_at > datetime.now(UTC):
+        return cached
+    read_at = time.monotonic()
+    doc = get_db()[collection].find_one({"_id": key})
+    if doc is None or not _usable(doc):
+        return None
+    who = _principal(doc, via)
+    CREDENTIAL_CACHE.put(key, who, read_at)
+    return who
+
+
 def _from_token(header: str) -> Principal:
     """The principal of an Authorization header; 401 for anything but a good bearer token."""
     scheme, _, token = header.strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not _TOKEN_RE.fullmatch(token):
         raise _invalid_token(f"send Authorization: Bearer {TOKEN_PREFIX}... (an API token)")
-    key = digest(token)
-    seconds = current_app.config["SETTINGS"].token_cache_seconds
-    cached = TOKEN_CACHE.get(key, seconds) if seconds else None
-    if isinstance(cached, Principal) and cached.expires_at > datetime.now(UTC):
-        return cached
-    doc = get_db()[API_TOKENS].find_one({"_id": key})
-    if doc is None or not _usable(doc):
+    who = _stored(API_TOKENS, digest(token), "token")
+    if who is None:
         raise _invalid_token("the token is unknown, expired or revoked")
-    who = _principal(doc, "token")
-    if seconds:
-        TOKEN_CACHE.put(key, who)
     return who
 
 
@@ -109,10 +125,7 @@ def _from_session(cookie: str) -> Principal | None:
     """The principal of a session cookie, or None if it names no live session."""
     if not _SESSION_RE.fullmatch(cookie):
         return None
-    doc = get_db()[SESSIONS].find_one({"_id": digest(cookie)})
-    if doc is None or not _usable(doc):
-        return None
-    return _principal(doc, "session")
+    return _stored(SESSIONS, digest(cookie), "session")
 
 
 def principal() -> Principal | None:
@@ -158,7 +171,8 @@ def _forget_stale_cookie(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
-    """Clear dead session cookies on the way out."""
+    """Set how long checked credentials are trusted; clear dead session cookies on the way out."""
+    CREDENTIAL_CACHE.seconds = app.config["SETTINGS"].credential_cache_seconds
     app.after_request(_forget_stale_cookie)
 
 

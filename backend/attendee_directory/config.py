@@ -123,9 +123,10 @@ class Settings(_Environment):
     session_lifetime_seconds: int = Field(12 * 3600, ge=60)
     # API tokens expire after the days asked for, at most this many.
     token_max_days: int = Field(365, ge=1)
-    # A replica trusts a token it checked for this long (0: every request reads the database):
-    # revocation reaches the other replicas within it (auth.py; the cost: docs/benchmarks.md).
-    token_cache_seconds: float = Field(1.0, ge=0, le=5)
+    # A replica trusts a session or token it checked for this long (0: every request reads the
+    # database); whatever revokes one answers only after this long, when no replica trusts it
+    # any more (credentials.CredentialCache; the cost: docs/benchmarks.md).
+    credential_cache_seconds: float = Field(0.5, ge=0, le=2)
     # Failed sign-ins (signin_throttle.py): an account (or a client address) may fail this many
     # times, then waits SIGNIN_DELAY_SECONDS, twice that after the next failure, and so on up
     # to SIGNIN_MAX_DELAY_SECONDS. An address gets more attempts than an account: one address
