@@ -1,15 +1,19 @@
 """The benchmark's credentials: our stacks' routes under /api/attendees need a signed-in user,
-so each of our stacks, once up, gets an API token of its first admin, and every request the
-benchmark sends there (wrk, urllib) carries it. The practice-style setups have no accounts and
-get none."""
+so each of our stacks, once up, signs its first admin in, and every request the benchmark
+sends there (wrk, urllib) carries the credential: an API token by default, or the browser's
+session cookie. The practice-style setups have no accounts and get none."""
 
 import urllib.parse
 import urllib.request
+from typing import Literal
 
-from devtools.signin import ADMIN, api_token
+from devtools.signin import ADMIN, api_token, browser_session
 
-# Origin (scheme://host:port) -> the bearer token that requests there send.
-_TOKENS: dict[str, str] = {}
+Credential = Literal["token", "session"]
+SESSION_COOKIE = "vdt_session"  # attendee_directory.auth.SESSION_COOKIE, as a browser sends it
+
+# Origin (scheme://host:port) -> the headers that requests there send.
+_HEADERS: dict[str, dict[str, str]] = {}
 
 
 def _origin(url: str) -> str:
@@ -18,22 +22,29 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def sign_in(urls: list[str], password: str) -> None:
-    """Make a token of the first admin's at URLS[0] and send it to every one of URLS (nginx
-    and the replicas behind it share one database, so one token is good at each)."""
-    token = api_token(urls[0], ADMIN, password, name="benchmark")
+def _signed_in_headers(url: str, password: str, credential: Credential) -> dict[str, str]:
+    """The headers of a request signed in at URL as the first admin, with CREDENTIAL: a new API
+    token, or a new session's cookie (the session stays open)."""
+    if credential == "token":
+        return {"Authorization": f"Bearer {api_token(url, ADMIN, password, name='benchmark')}"}
+    with browser_session(url, ADMIN, password) as browser:
+        return {"Cookie": f"{SESSION_COOKIE}={browser.cookies[SESSION_COOKIE]}"}
+
+
+def sign_in(urls: list[str], password: str, credential: Credential = "token") -> None:
+    """Sign the first admin in at URLS[0] and send the credential to every one of URLS (nginx
+    and the replicas behind it share one database, so it is good at each)."""
+    headers = _signed_in_headers(urls[0], password, credential)
     for url in urls:
-        _TOKENS[_origin(url)] = token
+        _HEADERS[_origin(url)] = headers
 
 
-def token_for(url: str) -> str | None:
-    """The token that requests to URL send, if that origin is one of our signed-in stacks."""
-    return _TOKENS.get(_origin(url))
+def headers_for(url: str) -> dict[str, str]:
+    """The headers that requests to URL send: its origin's credential, if it has one."""
+    return _HEADERS.get(_origin(url), {})
 
 
 def open_url(url: str, timeout: float):
-    """urllib's urlopen of URL (loopback only), with the token of its origin if it has one."""
-    token = token_for(url)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    request = urllib.request.Request(url, headers=headers)  # noqa: S310 (loopback only)
+    """urllib's urlopen of URL (loopback only), with the credential of its origin if it has one."""
+    request = urllib.request.Request(url, headers=headers_for(url))  # noqa: S310 (loopback only)
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (loopback only)

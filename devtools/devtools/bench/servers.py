@@ -1,5 +1,6 @@
 """The servers part of `make bench`: this stack against the practice-style setup, the
-machine's ceilings, the proxy's cost, the WSGI servers, the database's own rate and profiles.
+machine's ceilings, the proxy's cost, the WSGI servers, what metrics and sign-in cost, the
+database's own rate and profiles.
 
 One database (seeded by the backend on its first request) serves both setups: this project's
 stack (nginx -> replicas under granian, started as the image starts them, by
@@ -20,6 +21,7 @@ from . import profile
 from .credentials import open_url
 from .database import count_attendees, query_rates, remove_bench_attendees
 from .servers_results import (
+    AuthCost,
     MetricsCost,
     Pair,
     Profiles,
@@ -31,6 +33,8 @@ from .setups import FixedNginx, PracticeSetup, ServerConfig, ServerStack
 from .wrk import WARMUP_S, median, run_wrk
 
 MONGO_DB = default(Settings, "mongo_db")
+# The backend without its sign-in check: the auth section's baseline.
+UNCHECKED_APP = "devtools.bench.unchecked:app"
 # nginx's write limit would answer the create runs with 429s; both its rate and burst are raised.
 NO_WRITE_LIMIT = "100000r/s"
 NO_WRITE_BURST = 100000
@@ -186,6 +190,54 @@ def metrics_cost(runner, args, stacks: ExitStack, state: Path, ours: ServerStack
     return costs
 
 
+# The ways the auth section signs in: (credential, CREDENTIAL_CACHE_SECONDS or None for the
+# shipped default). "token" is the shipped stack itself.
+SIGN_INS = {
+    "token": ("token", None),
+    "session": ("session", None),
+    "token, no cache": ("token", "0"),
+    "session, no cache": ("session", "0"),
+}
+
+
+def auth_cost(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> dict:
+    """The shipped stack signed in with a token and with a session cookie, with the credential
+    cache and without (one database read per request), against the same stack with the sign-in
+    check taken out (bench/unchecked.py): all running, measured in turns through nginx."""
+    urls = {"unchecked": _auth_stack(args, stacks, state, ours, "unchecked", app=UNCHECKED_APP)}
+    for way, (credential, cache_seconds) in SIGN_INS.items():
+        if way == "token":
+            urls[way] = ours.url
+            continue
+        extra_env = {"CREDENTIAL_CACHE_SECONDS": cache_seconds} if cache_seconds else {}
+        urls[way] = _auth_stack(
+            args, stacks, state, ours, way, credential=credential, extra_env=extra_env
+        )
+    costs = {}
+    some_id = first_id(ours.url)
+    for endpoint in ("list", "get"):
+        print(f"  {endpoint}: signed in {len(SIGN_INS)} ways and unchecked ...", flush=True)
+        path = ENDPOINTS[endpoint].format(id=some_id)
+        targets = {way: url + path for way, url in urls.items()}
+        found = runner.measure(targets, max(args.connections))
+        unchecked = found.pop("unchecked")
+        costs[endpoint] = AuthCost(unchecked, found)
+    return costs
+
+
+def _auth_stack(args, stacks: ExitStack, state: Path, ours: ServerStack, name: str, **more) -> str:
+    """Start one more stack like OURS (MORE: its app, credential, environment); its URL."""
+    stack = ServerStack(
+        state_dir=state / "auth" / name.replace(", ", "-").replace(" ", "-"),
+        replicas=args.replicas,
+        port=free_port(),
+        mongo_uri=ours.mongo_uri,
+        config=SHIPPED,
+        **more,
+    )
+    return stacks.enter_context(stack).url
+
+
 def server_comparison(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> list:
     """The same stack under each WSGI server configuration, all running, measured in turns."""
     urls = {SHIPPED.label: ours.url}
@@ -265,6 +317,8 @@ def measure(args) -> ServersResults:
         print("bench: what the metrics cost, the request path against a Flask view", flush=True)
         results.metrics = metrics_cost(runner, args, stacks, state, ours)
         results.request_path = request_path(runner, args, stacks, state, ours)
+        print("bench: what signing in costs", flush=True)
+        results.auth = auth_cost(runner, args, stacks, state, ours)
         print("bench: the database's own rate, then profiles", flush=True)
         # One client thread, and as many as the stack's replicas have worker threads: the best.
         threads = [1, args.replicas * SHIPPED.workers * SHIPPED.threads]

@@ -58,6 +58,7 @@ class Report:
             self.proxy(),
             self.servers(),
             self.metrics(),
+            self.auth(),
             self.request_path(),
             self.profiles(),
         ]
@@ -246,6 +247,10 @@ class Report:
         """What the metrics cost (a section only if the run measured it)."""
         return metrics_section(self.r) if self.r.metrics else []
 
+    def auth(self) -> list[str]:
+        """What signing in costs (a section only if the run measured it)."""
+        return auth_section(self.r) if self.r.auth else []
+
     def request_path(self) -> list[str]:
         """Each endpoint on one replica as a share of a one-view Flask app's rate and tail."""
         found = self.r.request_path
@@ -431,6 +436,39 @@ def metrics_section(results: ServersResults) -> list[str]:
         f"with `METRICS=false`, both running, measured in turns at {results.top} connections. "
         "whoami touches no database, so there the metrics' share is at its largest; a "
         "negative share is noise.",
+        "",
+        *table(headers, rows),
+    ]
+
+
+def auth_section(results: ServersResults) -> list[str]:
+    """What the sign-in check costs: each way of signing in against the unchecked stack."""
+    rows = []
+    for endpoint, cost in results.auth.items():
+        rows.append([endpoint, "unchecked (baseline)", *cells(cost.unchecked), "-"])
+        rows += [
+            [endpoint, way, *cells(found), share(cost.cost(way))]
+            for way, found in cost.signed_in.items()
+        ]
+    headers = ["endpoint", "signed in with", "req/s", "p50 ms", "p99 ms", "errors"]
+    headers.append("throughput the check takes")
+    worst = max(
+        (cost.cost(way), endpoint, way)
+        for endpoint, cost in results.auth.items()
+        for way in cost.signed_in
+        if "no cache" not in way
+    )
+    return [
+        "### What signing in costs",
+        "",
+        f"The shipped stack, signed in with an API token (`Authorization: Bearer`) and with a "
+        f"browser's session cookie, against the same stack with the sign-in check taken out "
+        f"(`devtools/devtools/bench/unchecked.py`, the benchmark's baseline only), all running, "
+        f"measured in turns through nginx at {results.top} connections. A replica trusts a "
+        "credential it has read for `CREDENTIAL_CACHE_SECONDS` (0.5 s; whatever revokes one "
+        'answers only once every replica has let go of it); the "no cache" rows set it to 0, '
+        "one indexed read by `_id` per request. With the shipped cache the check takes at most "
+        f"{share(worst[0])} of the throughput ({worst[1]}, {worst[2]}); a negative share is noise.",
         "",
         *table(headers, rows),
     ]

@@ -48,6 +48,20 @@ class MetricsCost:
 
 
 @dataclass(frozen=True)
+class AuthCost:
+    """One endpoint through the shipped stack, signed in each way, against the same stack with
+    the sign-in check taken out (bench/unchecked.py)."""
+
+    unchecked: Result
+    signed_in: dict[str, Result]  # way of signing in -> figures
+
+    def cost(self, way: str) -> float:
+        """1 - (signed in that WAY / unchecked) in req/s: the share the check takes."""
+        found = self.signed_in[way]
+        return 1 - found.rps / self.unchecked.rps if self.unchecked.rps else 0.0
+
+
+@dataclass(frozen=True)
 class ServerFigures:
     """The whole stack under one WSGI server configuration."""
 
@@ -105,6 +119,7 @@ class ServersResults:
     proxy: dict[str, ProxyCost] = field(default_factory=dict)
     servers: list[ServerFigures] = field(default_factory=list)
     metrics: dict[str, MetricsCost] = field(default_factory=dict)
+    auth: dict[str, AuthCost] = field(default_factory=dict)
     # One replica, direct: "flask" (a one-view Flask app, same launcher), whoami, list, get.
     request_path: dict[str, Result] = field(default_factory=dict)
     database_rates: DatabaseRates | None = None

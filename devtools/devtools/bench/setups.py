@@ -4,6 +4,7 @@ Every server listens on a free 127.0.0.1 port, logs under the benchmark's state 
 is stopped when its `with` block ends.
 """
 
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -52,6 +53,10 @@ class ServerConfig:
         return LAUNCHERS[self.server]
 
 
+# Database URI -> the password file of the first admin on it (ServerStack.start).
+_ADMIN_PASSWORDS: dict[str, Path] = {}
+
+
 @dataclass
 class ServerStack(LocalStack):
     """LocalStack whose replicas serve APP with the WSGI server that CONFIG names.
@@ -61,6 +66,8 @@ class ServerStack(LocalStack):
 
     config: ServerConfig | None = None
     app: str = WSGI_APP
+    # What the benchmark's requests to this stack sign in with (credentials.py).
+    credential: credentials.Credential = "token"
 
     def __post_init__(self) -> None:
         if self.config is None:
@@ -78,11 +85,17 @@ class ServerStack(LocalStack):
 
     def start(self) -> "ServerStack":
         """Start the stack as LocalStack does, then sign its admin in for the benchmark's
-        requests (through nginx and straight at each replica)."""
+        requests (through nginx and straight at each replica). The benchmark's stacks share
+        their database: the first one to start on it creates the first admin, and every later
+        one takes that admin's password."""
+        first = _ADMIN_PASSWORDS.setdefault(self.mongo_uri, self.admin_password_file)
+        if first != self.admin_password_file:
+            self.admin_password_file.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(first, self.admin_password_file)
         super().start()
         if self.app == WSGI_APP:  # the comparison apps (hello, flask_hello) have no accounts
             urls = [self.url, *(self.replica_url(i) for i in range(len(self.backends)))]
-            credentials.sign_in(urls, self.admin_password())
+            credentials.sign_in(urls, self.admin_password(), self.credential)
         return self
 
     def replica_url(self, index: int = 0) -> str:

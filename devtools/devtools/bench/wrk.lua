@@ -2,10 +2,11 @@
 -- With BENCH_CREATE_TAG set, every request creates an attendee with an email of its own
 -- (tag-thread-counter@bench.example.org), so no create is refused as a duplicate.
 local tag = os.getenv("BENCH_CREATE_TAG")
--- With BENCH_AUTHORIZATION set (our stacks: an API token), every request sends it.
-local authorization = os.getenv("BENCH_AUTHORIZATION")
-if authorization then
-  wrk.headers["Authorization"] = authorization
+-- BENCH_HEADERS (our stacks: the credential, an API token or a session cookie), one
+-- "Name: value" per line: every request sends them.
+for line in (os.getenv("BENCH_HEADERS") or ""):gmatch("[^\n]+") do
+  local name, value = line:match("^([^:]+):%s*(.*)$")
+  wrk.headers[name] = value
 end
 
 if tag then
@@ -17,7 +18,10 @@ if tag then
   end
 
   local sent = 0
-  local headers = { ["Content-Type"] = "application/json", ["Authorization"] = authorization }
+  local headers = { ["Content-Type"] = "application/json" }
+  for name, value in pairs(wrk.headers) do
+    headers[name] = value
+  end
   local body = '{"full_name":"Bench Attendee %d","email":"%s-%d-%d@bench.example.org",'
     .. '"year_of_birth":1999,"gender":"other","university":"Bench University",'
     .. '"major":"Load Testing"}'

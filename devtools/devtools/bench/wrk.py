@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .credentials import token_for
+from .credentials import headers_for
 
 SCRIPT = Path(__file__).with_name("wrk.lua")
 THREADS = 2  # one load-generator thread per core; wrk shares the 2 cores with the servers
@@ -64,9 +64,9 @@ def wrk_version() -> str:
 def run_wrk(url: str, connections: int, seconds: int, create_tag: str | None = None) -> Run:
     """Load URL for SECONDS with CONNECTIONS keep-alive connections; POST creates if CREATE_TAG."""
     env = {**os.environ, **({"BENCH_CREATE_TAG": create_tag} if create_tag else {})}
-    token = token_for(url)
-    if token:
-        env["BENCH_AUTHORIZATION"] = f"Bearer {token}"
+    headers = headers_for(url)
+    if headers:
+        env["BENCH_HEADERS"] = "\n".join(f"{name}: {value}" for name, value in headers.items())
     args = [wrk_binary(), f"-t{min(THREADS, connections)}", f"-c{connections}"]
     args += [f"-d{seconds}s", f"--timeout={TIMEOUT_S}s", "-s", str(SCRIPT), url]
     completed = subprocess.run(
