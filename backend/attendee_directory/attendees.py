@@ -20,7 +20,7 @@ from .db import get_db
 from .documents import iso, new_attendee
 from .errors import ApiError
 from .requests_json import validated, validated_query
-from .schemas import AttendeeIn, AttendeePatch, ListQuery
+from .schemas import MAX_SKIP, AttendeeIn, AttendeePatch, ListQuery
 from .search import SEARCH_KEY, search_words
 
 bp = Blueprint("attendees", __name__, url_prefix="/api/attendees")
@@ -138,6 +138,16 @@ def _duplicate_email(email: str) -> ApiError:
 def list_attendees() -> Response:
     """List attendees, one page at a time, optionally filtered by a search term and sorted."""
     query = validated_query(ListQuery)
+    skipped = (query.page - 1) * query.per_page
+    if query.after is None and skipped > MAX_SKIP:
+        deepest = MAX_SKIP // query.per_page + 1
+        raise ApiError(
+            400,
+            "page_too_deep",
+            f"page {query.page} would skip {skipped:,} attendees, more than {MAX_SKIP:,}: "
+            "page on with after (each page's next_after) instead",
+            {"page": f"at most {deepest} at per_page {query.per_page}; further, use after"},
+        )
     criteria = search.criteria(query.q)
     direction = ASCENDING if query.order == "asc" else DESCENDING
     collection = get_db()[ATTENDEES]

@@ -249,12 +249,24 @@ def _digits(value: object) -> object:
 QueryInt = Annotated[int, BeforeValidator(_digits)]
 
 
+# The most attendees one list request may skip to reach its page (the database reads each).
+MAX_SKIP = 10_000
+
+
 class ListQuery(BaseModel):
     """Query parameters of the attendee list (strings from the URL, so coercion is on)."""
 
     model_config = ConfigDict(extra="ignore")
 
-    page: QueryInt = Field(1, ge=1, le=100_000)
+    page: QueryInt = Field(
+        1,
+        ge=1,
+        description=(
+            f"A page found by skipping costs the database every attendee skipped: (page - 1) x "
+            f"per_page may be at most {MAX_SKIP:,}, else 400 `page_too_deep`; page on from "
+            "there with `after`"
+        ),
+    )
     per_page: QueryInt = Field(20, ge=1, le=100)
     q: str = Field(
         "",

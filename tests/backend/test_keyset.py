@@ -105,3 +105,18 @@ def test_a_cursor_of_another_sort_names_no_page_and_after_wins_over_page(client,
     both = client.get(f"/api/attendees?per_page=2&page=7&after={cursor}").get_json()
     assert [item["id"] for item in both["items"]] == [item["id"] for item in alone["items"]]
     assert {item["id"] for item in both["items"]}.isdisjoint(i["id"] for i in first["items"])
+
+
+@pytest.mark.parametrize(("per_page", "deepest"), [(1, 10_001), (20, 501), (100, 101)])
+def test_a_page_deeper_than_10000_skipped_is_400_naming_after(client, directory, per_page, deepest):
+    """page may skip at most 10,000 attendees, whatever per_page: the deepest page answers, the
+    next is a 400 page_too_deep whose message names `after`; with after, page is ignored."""
+    base = f"/api/attendees?per_page={per_page}"
+    assert client.get(f"{base}&page={deepest}").status_code == 200
+    refused = client.get(f"{base}&page={deepest + 1}")
+    assert refused.status_code == 400
+    body = refused.get_json()
+    assert body["error"] == "page_too_deep"
+    assert "after" in body["message"] and "after" in body["fields"]["page"]
+    cursor = client.get("/api/attendees?per_page=1").get_json()["next_after"]
+    assert client.get(f"{base}&page={deepest + 1}&after={cursor}").status_code == 200
