@@ -8,17 +8,18 @@ CANARY ?=
 
 .PHONY: run check test lint bench lock clean figures screenshots image-report
 
-# uv, pinned, in a venv of its own: Debian's python3 is externally managed (PEP 668), so no
+# uv, pinned by version and hash in backend/build-tools.txt (as the backend image installs it),
+# in a venv of its own: Debian's python3 is externally managed (PEP 668), so no
 # `pip install --user`; the venv needs nothing but python3 (python3-venv on Debian).
-UV_VERSION := 0.13.9
 UV := .uv/bin/uv
 # uv uses this machine's python3 and never downloads an interpreter.
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 
-$(UV):
+$(UV): backend/build-tools.txt
 	$(PYTHON) -m venv .uv
-	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	.uv/bin/pip install --quiet --disable-pip-version-check --no-deps --require-hashes \
+	  -r backend/build-tools.txt
 
 # .venv exactly as uv.lock says: the workspace's members (editable) and the dev group.
 $(VENV)/.installed: uv.lock pyproject.toml backend/pyproject.toml webserver/pyproject.toml \

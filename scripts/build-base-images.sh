@@ -97,10 +97,8 @@ build() {
     /usr/share/debootstrap/scripts/sid >"$r.log" 2>&1 ||
     { tail -n 20 "$r.log" >&2; echo "build-base-images: debootstrap for $name failed" >&2; return 1; }
   slim "$r"
+  # No pip configuration of the host's goes in: Debian's pip trusts the system store above.
   case $name in
-    "$PY_IMAGE")
-      # pip reaches PyPI only through the host's pip settings (index, cert).
-      if [[ -f /etc/pip.conf ]]; then cp /etc/pip.conf "$r/etc/pip.conf"; fi ;;
     "$NGINX_IMAGE")
       # Like the official image: logs to the container's stdout/stderr and a
       # user "nginx" with uid/gid 101 (Debian itself only has www-data, 33).
