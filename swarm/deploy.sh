@@ -8,7 +8,8 @@
 #
 # Run it on a manager (`docker swarm init` first). Environment: STACK (vdt2023), TAG (latest),
 # OFFLINE=1 adds compose.offline.yaml (no image registry: local bases, the database stand-in),
-# SECRETS_DIR (./secrets, made by scripts/make-secrets.sh if missing), HTTP_PORT (8080).
+# SECRETS_DIR (./secrets; scripts/make-secrets.sh adds what is missing), HTTPS_PORT (8443),
+# HTTP_PORT (8080, a redirect to HTTPS), and the webserver's front-door settings (compose.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,7 @@ if [[ $(docker info --format '{{.Swarm.ControlAvailable}}') != true ]]; then
   echo "deploy: this engine is not a swarm manager; run 'docker swarm init' first" >&2
   exit 1
 fi
-[[ -d ${SECRETS_DIR:-secrets} ]] || scripts/make-secrets.sh
+scripts/make-secrets.sh "${SECRETS_DIR:-secrets}" >/dev/null
 
 docker compose "${files[@]}" build
 resolve=never # one node: the images are here, and no registry is asked for their digests

@@ -4,6 +4,12 @@ import pytest
 import requests
 
 from tests.stack_helpers import admin_token, new_stack
+from tests.tls import trust_session_ca
+
+
+def pytest_configure(config) -> None:
+    """Every suite's clients trust the session's certificate authority (tests/tls.py)."""
+    trust_session_ca()
 
 
 @pytest.fixture(scope="session")

@@ -2,16 +2,21 @@
 and the request loops that the stack and container suites both drive through nginx."""
 
 import collections
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from devtools.local_stack.nginx import NginxMissing, find_nginx
 from devtools.local_stack.stack import LocalStack
+from devtools.paths import REPO
 from devtools.processes import free_port
 from devtools.signin import ADMIN, api_token, token_session
+from nginx_config import FrontDoor
+from tests.tls import share_ca, tls_dir
 
 REPLICAS = 3
 
@@ -24,13 +29,41 @@ def _nginx_or_skip() -> None:
         pytest.skip(f"stack suite needs nginx: {exc}")
 
 
+# The suites send many reads from 127.0.0.1 in a row: the read and connection limits are
+# raised for them (the write limit stays the product's); the suites that test a limit set
+# their own, and the load suites lift them all (NO_LIMITS).
+SUITE_DOOR = FrontDoor(read_rate="10000r/s", read_burst=10000, conn_limit=1000)
+# The same for the images the container suites build (compose passes these as build arguments).
+SUITE_DOOR_ENV = {
+    "READ_RATE": SUITE_DOOR.read_rate,
+    "READ_BURST": str(SUITE_DOOR.read_burst),
+    "CONN_LIMIT": str(SUITE_DOOR.conn_limit),
+}
+MAKE_SECRETS = REPO / "scripts" / "make-secrets.sh"
+
+
+def container_secrets(directory: Path) -> Path:
+    """DIRECTORY with the secrets compose and swarm mount, made by scripts/make-secrets.sh as a
+    user makes them, the HTTPS certificate signed by the session's authority."""
+    share_ca(directory)
+    completed = subprocess.run(
+        [str(MAKE_SECRETS), str(directory)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    return directory
+
+
 def new_stack(tmp_path_factory, name: str, **options) -> LocalStack:
-    """A local stack (not started yet: use it in `with`) in a fresh directory on a free port."""
+    """A local stack (not started yet: use it in `with`) in a fresh directory on free ports,
+    serving HTTPS with the session's certificate."""
     _nginx_or_skip()
     options.setdefault("replicas", REPLICAS)
+    options.setdefault("front_door", SUITE_DOOR)
     return LocalStack(
         state_dir=tmp_path_factory.mktemp(name),
         port=free_port(),
+        https_port=free_port(),
+        tls_dir=tls_dir(),
         extra_env={"STATS_FLUSH_SECONDS": "0"},
         **options,
     )

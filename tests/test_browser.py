@@ -2,6 +2,7 @@
 
 import json
 import re
+import ssl
 import threading
 import uuid
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ from devtools import chromium
 from devtools.paths import ARTIFACTS
 from devtools.processes import free_port
 from devtools.signin import ADMIN
+from tests.tls import ca_file, tls_dir
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +34,7 @@ def browser(tmp_path_factory, stack):
     """
     if not chromium.available():
         pytest.skip(chromium.INSTALL_HINT)
-    with chromium.chromium(tmp_path_factory.mktemp("browser")) as driver:
+    with chromium.chromium(tmp_path_factory.mktemp("browser"), trusted_ca=ca_file()) as driver:
         chromium.sign_in(driver, stack.url + "/", ADMIN, stack.admin_password())
         yield driver
 
@@ -612,8 +614,9 @@ def test_an_expired_session_asks_again_and_keeps_the_typed_form(browser, stack, 
 def test_a_page_on_another_port_cannot_write_with_the_victims_cookie(
     browser, stack, http, tmp_path
 ):
-    """CSRF: a page served from another 127.0.0.1 port (the same site, so the SameSite=Lax
-    cookie goes along) posts a form and a fetch to the API: both refused, nothing stored."""
+    """CSRF: a page served over HTTPS from another 127.0.0.1 port (the same site, so the
+    SameSite=Lax cookie goes along; a plain-HTTP page would be another site, and the cookie would
+    stay home) posts a form and a fetch to the API: both refused, nothing stored."""
     email = f"csrf.{uuid.uuid4().hex[:8]}@example.edu"
     body = json.dumps({**NEW_ATTENDEE, "email": email})
     page = f"""<!doctype html><body>
@@ -630,10 +633,13 @@ fetch("{stack.url}/api/attendees", {{method: "POST", mode: "no-cors", credential
     )
     port = free_port()
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_dir() / "tls.crt", tls_dir() / "tls.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         open_ui(browser, stack.url + "/")  # the victim is signed in
-        browser.get(f"http://127.0.0.1:{port}/attack.html")
+        browser.get(f"https://127.0.0.1:{port}/attack.html")
         wait(browser, lambda d: "/api/attendees" in d.current_url, "the form was not submitted")
         # Refused as a signed-in request (the cookie went along), not as an anonymous one.
         answer = browser.find_element(By.TAG_NAME, "body").text

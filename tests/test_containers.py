@@ -29,16 +29,15 @@ from devtools.compose import (
     image_ids,
     readme_command,
     remove_replaced,
-    run,
     stack_project,
 )
 from devtools.generators.image_report import build, measure
-from devtools.paths import ARTIFACTS, REPO
+from devtools.paths import ARTIFACTS
 from devtools.processes import free_port, port_open
 from devtools.signin import ADMIN, api_token, token_session
 from nginx_config import CONTAINER_WORKER_PROCESSES
 from tests.docker_engine import skip_without_engine
-from tests.stack_helpers import served_by, stream, wait_for
+from tests.stack_helpers import SUITE_DOOR_ENV, container_secrets, served_by, stream, wait_for
 
 pytestmark = pytest.mark.containers
 
@@ -87,10 +86,10 @@ def project(mode, tmp_path_factory, pytestconfig, mongo_port_was_free):
     """The stack built from a checkout written under umask 077 with the README's command
     verbatim (compose v2), then scaled to 3 replicas; its own secrets, a free port; removed
     afterwards."""
-    secrets_dir = tmp_path_factory.mktemp("secrets")
-    run([str(REPO / "scripts/make-secrets.sh"), str(secrets_dir)], timeout=30)
+    secrets_dir = container_secrets(tmp_path_factory.mktemp("secrets"))
     checkout = copy_under_umask_077(tmp_path_factory.mktemp("umask077") / "vdt2023")
     stack = stack_project(mode, secrets_dir, free_port(), root=checkout)
+    stack.extra_env.update(SUITE_DOOR_ENV)
     command = readme_command()
     say(pytestconfig, f"project {stack.name} on {stack.url}, from a umask 077 checkout")
     say(pytestconfig, f"README command: {shlex.join(command)}; COMPOSE_FILE={':'.join(mode.files)}")
@@ -186,14 +185,18 @@ def test_every_container_is_non_root_read_only_and_confined(stack):
 
 
 def test_only_the_webserver_publishes_and_the_database_is_out_of_reach(stack, mongo_port_was_free):
-    """Only 127.0.0.1:HTTP_PORT is published; the webserver cannot even resolve the database."""
+    """Only 127.0.0.1:HTTPS_PORT and HTTP_PORT are published, by the webserver; the webserver
+    cannot even resolve the database."""
     published = {
-        c["Config"]["Labels"]["com.docker.compose.service"]: bindings
+        (c["Config"]["Labels"]["com.docker.compose.service"], port): bindings
         for c in stack.containers()
         for port, bindings in c["NetworkSettings"]["Ports"].items()
         if bindings
     }
-    assert published == {"webserver": [{"HostIp": "127.0.0.1", "HostPort": str(stack.http_port)}]}
+    assert published == {
+        ("webserver", "8443/tcp"): [{"HostIp": "127.0.0.1", "HostPort": str(stack.https_port)}],
+        ("webserver", "8080/tcp"): [{"HostIp": "127.0.0.1", "HostPort": str(stack.http_port)}],
+    }
     if mongo_port_was_free:
         assert not port_open(27017), "something answers on 127.0.0.1:27017"
     back = f"{stack.name}_back"
@@ -207,6 +210,47 @@ def test_only_the_webserver_publishes_and_the_database_is_out_of_reach(stack, mo
         "http://database:27017/", check=False,
     )  # fmt: skip
     assert attempt.returncode != 0, "the webserver reached the database"
+
+
+# Connects to ADDRESS:PORT and says how that went: "answered" (accepted or refused: a route
+# reached a host that answered) or "no route" (unreachable, or no answer within 3 s).
+REACH_PROBE = """
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()
+    print("answered")
+except ConnectionRefusedError:
+    print("answered")
+except OSError:
+    print("no route")
+"""
+
+
+def test_the_backend_has_no_route_out(stack):
+    """Every replica is on internal networks only, so nothing it sends leaves them: the
+    webserver's address on `edge` (the network with a route out; nginx listens there) answers
+    a container of the backend's image on `edge` (so the probe can tell), and no replica."""
+    replicas = stack.containers("backend", running=True)
+    assert replicas
+    edge = f"{stack.name}_edge"
+    (webserver,) = stack.containers("webserver")
+    beyond = webserver["NetworkSettings"]["Networks"][edge]["IPAddress"]
+    control = docker(
+        "run", "--rm", "--network", edge, "--entrypoint", "python3", stack.image("backend"),
+        "-c", REACH_PROBE, beyond, "8443", timeout=60,
+    )  # fmt: skip
+    assert control.stdout.strip() == "answered", control.stdout
+    for replica in replicas:
+        networks = replica["NetworkSettings"]["Networks"]
+        internal = {
+            name: docker("network", "inspect", "-f", "{{.Internal}}", name).stdout.strip()
+            for name in networks
+        }
+        assert set(internal.values()) == {"true"}, internal
+        probe = docker(
+            "exec", replica["Id"], "python3", "-c", REACH_PROBE, beyond, "8443", timeout=30
+        )
+        assert probe.stdout.strip() == "no route", (replica["Name"], probe.stdout)
 
 
 def test_scale_to_5_without_recreate_gets_traffic_within_10_s(stack, pytestconfig):

@@ -23,6 +23,7 @@ import requests
 from pymongo import MongoClient
 
 from devtools.figures import save
+from devtools.local_stack.nginx import NO_LIMITS
 from devtools.local_stack.supervisor import Supervisor
 from tests.fault_load import Recorder, Writes, attendee, reader, run_hey, run_threads
 from tests.stack_helpers import admin_token, new_stack
@@ -32,7 +33,6 @@ pytestmark = pytest.mark.faults
 FIGURES: dict = {}
 # Writes are limited to 10/s per client address at the front door; these tests are one client
 # sending many, so the limit is raised for them (the stack suite tests the limit itself).
-NO_WRITE_LIMIT = {"write_rate": "10000r/s", "write_burst": 10000}
 SEED = 2026
 
 
@@ -46,7 +46,7 @@ def figures(pytestconfig):
 @pytest.fixture
 def fault_stack(tmp_path_factory):
     """A fresh 3-replica stack for one fault test, without the supervisor."""
-    with new_stack(tmp_path_factory, "faults", **NO_WRITE_LIMIT) as stack:
+    with new_stack(tmp_path_factory, "faults", front_door=NO_LIMITS) as stack:
         yield stack
 
 

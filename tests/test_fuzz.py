@@ -24,6 +24,7 @@ from pymongo import MongoClient
 
 from attendee_directory import accounts
 from devtools.figures import save
+from devtools.local_stack.nginx import NO_LIMITS
 from devtools.paths import REPO
 from devtools.processes import find_executable
 from tests.stack_helpers import new_stack
@@ -47,9 +48,7 @@ CONTRACT = REPO / "schemathesis.toml"
 def fuzz_stack(tmp_path_factory):
     """A stack of its own: the fuzzer creates and deletes attendees, and sends writes faster
     than the default rate limit allows (429s are documented, but they would hide the app)."""
-    with new_stack(
-        tmp_path_factory, "fuzz", replicas=2, write_rate="1000r/s", write_burst=1000
-    ) as running:
+    with new_stack(tmp_path_factory, "fuzz", replicas=2, front_door=NO_LIMITS) as running:
         yield running
 
 

@@ -122,7 +122,8 @@ def test_every_selector_matches_the_pods_it_means(documents):
         selectors = [policy["spec"]["podSelector"].get("matchLabels", {})]
         for rule in policy["spec"].get("ingress", []) + policy["spec"].get("egress", []):
             for peer in rule.get("from", []) + rule.get("to", []):
-                selectors.append(peer["podSelector"]["matchLabels"])
+                if "namespaceSelector" not in peer:  # pods of another namespace: not ours
+                    selectors.append(peer["podSelector"]["matchLabels"])
         for selector in selectors:
             assert not selector or _selects_a_pod(selector, documents), policy["metadata"]
 
@@ -200,14 +201,21 @@ def test_the_database_probe_is_the_script_that_the_database_image_installs(docum
 
 
 def test_ports_agree_with_the_dockerfiles(documents):
-    """The container ports are the ones each image EXPOSEs."""
+    """The container ports are ones each image EXPOSEs (the webserver's plain HTTP one: the
+    Ingress ends TLS)."""
     exposed = {
-        name: int(re.search(r"^EXPOSE (\d+)", (REPO / name / "Dockerfile").read_text(), re.M)[1])
+        name: {
+            int(port)
+            for port in re.search(
+                r"^EXPOSE ([\d ]+)$", (REPO / name / "Dockerfile").read_text(), re.M
+            )[1].split()
+        }
         for name in ("backend", "webserver")
     }
     for workload, container in _containers(documents):
         if workload in exposed:
-            assert [p["containerPort"] for p in container["ports"]] == [exposed[workload]]
+            ports = {p["containerPort"] for p in container["ports"]}
+            assert ports and ports <= exposed[workload], (workload, ports)
 
 
 def test_environment_names_are_ones_the_backend_reads(documents):
@@ -222,7 +230,9 @@ def test_environment_names_are_ones_the_backend_reads(documents):
 
 def test_secret_keys_are_the_files_that_make_secrets_writes(documents):
     """The Secret mongo-credentials is made from scripts/make-secrets.sh's files (operations.md)."""
-    written = set(re.findall(r"^write (\w+)", (REPO / "scripts/make-secrets.sh").read_text(), re.M))
+    written = set(
+        re.findall(r"^\s*write (\w+)", (REPO / "scripts/make-secrets.sh").read_text(), re.M)
+    )
     used = set()
     for workload in _of_kind(documents, *WORKLOADS):
         for volume in workload["spec"]["template"]["spec"].get("volumes", []):
@@ -279,3 +289,41 @@ def test_every_manifest_file_is_part_of_a_kustomization():
         if path.name != "kustomization.yaml"
     }
     assert files <= listed, sorted(str(path) for path in files - listed)
+
+
+def test_dns_egress_goes_only_to_the_cluster_dns(documents):
+    """Every egress rule that opens port 53 names the cluster's DNS pods (kube-dns in
+    kube-system), and every port 53 is inside such a rule."""
+    checked = 0
+    for policy in _of_kind(documents, "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            if not any(port["port"] == 53 for port in rule.get("ports", [])):
+                continue
+            checked += 1
+            (peer,) = rule["to"]
+            assert peer["namespaceSelector"]["matchLabels"] == {
+                "kubernetes.io/metadata.name": "kube-system"
+            }, policy["metadata"]["name"]
+            assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+    assert checked == 2  # the webserver's and the backend's
+
+
+def test_the_ingress_ends_tls_for_every_host_it_serves(documents):
+    """Each Ingress lists every host of its rules under tls, with the Secret of its certificate."""
+    (ingress,) = _of_kind(documents, "Ingress")
+    hosts = {rule["host"] for rule in ingress["spec"]["rules"]}
+    covered = {host for entry in ingress["spec"]["tls"] for host in entry["hosts"]}
+    assert hosts <= covered
+    assert all(entry["secretName"] for entry in ingress["spec"]["tls"])
+
+
+def test_the_cluster_webserver_serves_plain_http_behind_the_ingress(monkeypatch):
+    """Built with TLS=off (the Ingress ends TLS): the app on 8080, no redirect and no HSTS of
+    its own, and the scheme the Ingress reports passed on to the replicas."""
+    from nginx_config import render_container
+
+    monkeypatch.setenv("TLS", "off")
+    config = render_container()
+    assert "listen 8080;" in config and "ssl" not in config.replace("ssl_", "")
+    assert "return 308" not in config and "Strict-Transport-Security" not in config
+    assert "proxy_set_header X-Forwarded-Proto $forwarded_proto;" in config

@@ -20,6 +20,7 @@ from devtools.local_stack.prometheus import INSTALL_COMMAND
 from devtools.paths import REPO
 from devtools.processes import free_port, port_open
 from tests.stack_helpers import new_stack, served_by
+from tests.tls import tls_dir
 
 pytestmark = pytest.mark.stack
 
@@ -137,6 +138,7 @@ def test_make_run_with_monitoring_leaves_no_process_after_ctrl_c(tmp_path):
     port, prometheus_port = free_port(), free_port()
     command = [
         sys.executable, "-m", "devtools.local_stack", "--replicas", "1", "--port", str(port),
+        "--https-port", str(free_port()), "--tls-dir", str(tls_dir()),
         "--monitoring", "--prometheus-port", str(prometheus_port), "--state-dir", str(tmp_path),
     ]  # fmt: skip
     # Started with SIGINT ignored, as a non-interactive shell starts a background job (how a CI

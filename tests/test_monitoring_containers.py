@@ -18,12 +18,12 @@ from devtools.compose import (
     choose_mode,
     docker,
     ensure_offline_base_images,
-    run,
 )
 from devtools.figures import save
 from devtools.paths import REPO
 from devtools.processes import free_port
 from tests.docker_engine import skip_without_engine
+from tests.stack_helpers import SUITE_DOOR_ENV, container_secrets
 
 pytestmark = pytest.mark.containers
 
@@ -91,8 +91,7 @@ def monitored(tmp_path_factory):
     mode = choose_mode()
     if mode.offline:
         ensure_offline_base_images()
-    secrets_dir = tmp_path_factory.mktemp("secrets")
-    run([str(REPO / "scripts/make-secrets.sh"), str(secrets_dir)], timeout=30)
+    secrets_dir = container_secrets(tmp_path_factory.mktemp("secrets"))
     config_dir = tmp_path_factory.mktemp("prometheus")
     shutil.copy(REPO / "monitoring/prometheus.yml", config_dir)
     alerts = (REPO / "monitoring/alerts.yml").read_text()
@@ -109,6 +108,7 @@ def monitored(tmp_path_factory):
         secrets_dir=secrets_dir,
         prometheus_port=free_port(),
         config_dir=str(config_dir),
+        extra_env=dict(SUITE_DOOR_ENV),
     )
     try:
         project.compose("up", "--build", "-d", "--scale", "backend=3", timeout=900)
@@ -187,3 +187,23 @@ def test_the_front_door_exposes_no_metrics(monitored):
         assert requests.get(f"{monitored.url}{path}", timeout=5).status_code == 404, path
     _wait(lambda: _query(monitored, "nginx_up == 1"), 30, "the exporter to read stub_status")
     assert _query(monitored, 'up{job="node"} == 1'), "node-exporter is not scraped"
+
+
+def test_prometheus_cannot_reach_the_database(monitored):
+    """Prometheus shares no network with the database (so no packet of its can get there),
+    and, where its image has Python to ask with (the offline one), the database's name does
+    not even resolve inside it; the backend's does."""
+    (prometheus,) = monitored.containers("prometheus")
+    (database,) = monitored.containers("database")
+    shared = set(prometheus["NetworkSettings"]["Networks"]) & set(
+        database["NetworkSettings"]["Networks"]
+    )
+    assert shared == set(), shared
+    if not monitored.mode.offline:
+        return  # prom/prometheus has no Python; the networks above are the proof
+    resolve = "import socket, sys; socket.getaddrinfo(sys.argv[1], 27017)"
+    for name, resolves in (("database", False), ("backend", True)):
+        found = docker(
+            "exec", prometheus["Id"], "python3", "-c", resolve, name, check=False, timeout=30
+        )
+        assert (found.returncode == 0) == resolves, (name, found.stderr)

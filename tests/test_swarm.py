@@ -22,7 +22,7 @@ from devtools.figures import save
 from devtools.processes import free_port
 from devtools.signin import ADMIN, api_token
 from tests.docker_engine import skip_without_engine
-from tests.stack_helpers import served_by, stream, wait_for
+from tests.stack_helpers import SUITE_DOOR_ENV, container_secrets, served_by, stream, wait_for
 
 pytestmark = pytest.mark.containers
 
@@ -89,19 +89,20 @@ def swarm(tmp_path_factory, pytestconfig):
     if created:
         docker("swarm", "init", "--advertise-addr", "127.0.0.1", timeout=60)
     port = free_port()
-    secrets = tmp_path_factory.mktemp("swarm-secrets")
+    secrets = container_secrets(tmp_path_factory.mktemp("swarm-secrets"))
     env = {
         **os.environ,
+        **SUITE_DOOR_ENV,
         "STACK": STACK,
-        "HTTP_PORT": str(port),
+        "HTTP_PORT": str(free_port()),
+        "HTTPS_PORT": str(port),
         "SECRETS_DIR": str(secrets),
         "OFFLINE": "1" if choose_mode().offline else "",
     }
-    run(["scripts/make-secrets.sh"], timeout=60, env=env)
     started = time.monotonic()
     try:
         run(["swarm/deploy.sh"], timeout=900, env=env)
-        url = f"http://127.0.0.1:{port}"
+        url = f"https://127.0.0.1:{port}"
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             with contextlib.suppress(requests.RequestException):

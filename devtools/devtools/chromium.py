@@ -2,6 +2,8 @@
 
 import contextlib
 import os
+import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +16,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 INSTALL_HINT = (
-    "browser suite needs Debian's chromium and chromium-driver: "
-    "apt-get install -y chromium chromium-driver"
+    "browser suite needs Debian's chromium, chromium-driver and libnss3-tools: "
+    "apt-get install -y chromium chromium-driver libnss3-tools"
 )
+CERTUTIL_HINT = "apt-get install -y libnss3-tools"
 CHROME_FLAGS = (
     "--headless=new",
     "--no-sandbox",
@@ -37,13 +40,32 @@ def _executable(path: Path) -> bool:
 
 
 def available() -> bool:
-    """Whether Debian's chromium and chromedriver are installed."""
-    return _executable(CHROMIUM) and _executable(CHROMEDRIVER)
+    """Whether Debian's chromium and chromedriver are installed, and NSS's certutil (to trust
+    a certificate authority)."""
+    return _executable(CHROMIUM) and _executable(CHROMEDRIVER) and bool(shutil.which("certutil"))
+
+
+def _home_trusting(ca_file: Path, parent: Path) -> str:
+    """A home directory whose NSS database (where Chromium on Linux keeps the authorities its
+    user trusts) trusts CA_FILE to identify websites, made with NSS's certutil."""
+    certutil = shutil.which("certutil")
+    if certutil is None:
+        raise RuntimeError(f"certutil is missing to trust {ca_file}: {CERTUTIL_HINT}")
+    home = tempfile.mkdtemp(prefix="chromium-home-", dir=parent)
+    database = f"sql:{home}/.pki/nssdb"
+    Path(home, ".pki", "nssdb").mkdir(parents=True)
+    for command in (
+        [certutil, "-N", "-d", database, "--empty-password"],
+        [certutil, "-A", "-d", database, "-n", "vdt2023 local CA", "-t", "C,,", "-i", str(ca_file)],
+    ):
+        subprocess.run(command, check=True, capture_output=True)
+    return home
 
 
 @contextlib.contextmanager
-def chromium(profile_parent: Path) -> Iterator[webdriver.Chrome]:
-    """Headless Chromium with a fresh profile under PROFILE_PARENT and a VIEWPORT-sized page."""
+def chromium(profile_parent: Path, trusted_ca: Path | None = None) -> Iterator[webdriver.Chrome]:
+    """Headless Chromium with a fresh profile under PROFILE_PARENT and a VIEWPORT-sized page;
+    it trusts TRUSTED_CA (a certificate authority's file), as a user who imported it does."""
     options = webdriver.ChromeOptions()
     # Both paths are given, so Selenium Manager has nothing to look up or download.
     options.binary_location = str(CHROMIUM)
@@ -53,7 +75,10 @@ def chromium(profile_parent: Path) -> Iterator[webdriver.Chrome]:
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--window-size={VIEWPORT[0]},{VIEWPORT[1]}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    env = dict(os.environ)
+    if trusted_ca is not None:
+        env["HOME"] = _home_trusting(trusted_ca, profile_parent)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER), env=env), options=options)
     try:
         # --window-size is the outer size; make the page itself VIEWPORT, for the screenshot.
         extra_width, extra_height = driver.execute_script(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .paths import REPO
+from .processes import free_port
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -195,10 +196,19 @@ class ComposeProject:
     extra_env: dict[str, str] = field(default_factory=dict)
     name: str = field(default_factory=lambda: f"vdt_{secrets.token_hex(4)}")
     root: Path = REPO  # the checkout whose compose files and build contexts are used
+    https_port: int = field(default_factory=free_port)
+    # Whether the webserver serves the app over HTTPS (compose.yaml's); False: on plain HTTP
+    # (the benchmark's TLS=off config, the practice-style stack).
+    tls: bool = True
 
     @property
     def url(self) -> str:
-        """The published port: the only address traffic is sent to."""
+        """Where the app is served, on a published port: the only addresses traffic goes to."""
+        return f"https://127.0.0.1:{self.https_port}" if self.tls else self.http_url
+
+    @property
+    def http_url(self) -> str:
+        """The published plain-HTTP port (a redirect to url, with TLS)."""
         return f"http://127.0.0.1:{self.http_port}"
 
     def env(self) -> dict[str, str]:
@@ -207,6 +217,7 @@ class ComposeProject:
             **os.environ,
             "HTTP_BIND": "127.0.0.1",
             "HTTP_PORT": str(self.http_port),
+            "HTTPS_PORT": str(self.https_port),
             **self.extra_env,
         }
 

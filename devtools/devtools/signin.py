@@ -6,13 +6,23 @@ import requests
 ADMIN = "admin"
 
 
+def _session(verify: str | bool) -> requests.Session:
+    """A requests session that verifies HTTPS with VERIFY: True for the usual trust (which
+    REQUESTS_CA_BUNDLE may name), or a certificate authority's file, which then wins over
+    REQUESTS_CA_BUNDLE (requests lets that variable override a session's own setting)."""
+    session = requests.Session()
+    session.verify = verify
+    if verify is not True:
+        session.trust_env = False
+    return session
+
+
 def browser_session(
     base_url: str, username: str, password: str, verify: str | bool = True
 ) -> requests.Session:
     """A session signed in with USERNAME/PASSWORD: the cookie, and the CSRF token on every
     request (as the UI sends it on writes). Raises for a refused sign-in."""
-    session = requests.Session()
-    session.verify = verify
+    session = _session(verify)
     answer = session.post(
         f"{base_url}/api/session", json={"username": username, "password": password}, timeout=10
     )
@@ -34,7 +44,6 @@ def api_token(
 
 def token_session(token: str, verify: str | bool = True) -> requests.Session:
     """A requests session that sends TOKEN as its bearer credential on every request."""
-    session = requests.Session()
-    session.verify = verify
+    session = _session(verify)
     session.headers["Authorization"] = f"Bearer {token}"
     return session

@@ -22,6 +22,7 @@ class RunSettings(BaseSettings):
 
     replicas: int = Field(LocalStack.replicas, ge=1)
     port: int = LocalStack.port
+    https_port: int = LocalStack.https_port
     mongo_uri: str | None = None  # unset: a database of our own under the state directory
     mongo_db: str = default(Settings, "mongo_db")
     # MONITORING=1: Prometheus beside the stack (prometheus.py); empty means off.
@@ -40,7 +41,14 @@ def main() -> int:
     environment = RunSettings()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicas", type=int, default=environment.replicas)
-    parser.add_argument("--port", type=int, default=environment.port)
+    parser.add_argument("--port", type=int, default=environment.port, help="plain HTTP")
+    parser.add_argument("--https-port", type=int, default=environment.https_port)
+    parser.add_argument(
+        "--tls-dir",
+        type=Path,
+        default=LocalStack.tls_dir,
+        help="where tls.crt and tls.key are (made there if missing), default secrets/",
+    )
     parser.add_argument("--canary", action="store_true", help="add a canary replica at weight 1")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per replica")
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR)
@@ -59,6 +67,8 @@ def main() -> int:
         state_dir=args.state_dir,
         replicas=args.replicas,
         port=args.port,
+        https_port=args.https_port,
+        tls_dir=args.tls_dir,
         canary=args.canary,
         workers=args.workers,
         mongo_uri=environment.mongo_uri,

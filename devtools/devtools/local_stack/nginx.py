@@ -5,7 +5,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from nginx_config import WRITE_BURST, WRITE_RATE, Upstream, render
+from nginx_config import HTTP2_DIRECTIVE_SINCE, FrontDoor, Tls, Upstream, render
 
 from ..paths import REPO
 from ..processes import http_ok, start, stop, wait_until
@@ -48,25 +48,60 @@ def worker_user() -> str | None:
     return "root" if os.geteuid() == 0 else None
 
 
+# The limits lifted, for load runs (the benchmark, fault and fuzz suites) that send thousands of
+# requests a second from one address.
+NO_LIMITS = FrontDoor(
+    read_rate="100000r/s",
+    read_burst=100000,
+    write_rate="100000r/s",
+    write_burst=100000,
+    conn_limit=65535,  # nginx's largest
+)
+MAKE_SECRETS = REPO / "scripts" / "make-secrets.sh"
+
+
+def ensure_certificate(tls_dir: Path, quiet: bool = False) -> tuple[Path, Path]:
+    """TLS_DIR's tls.crt and tls.key, made (or renewed) by scripts/make-secrets.sh --tls-only
+    as for compose; the same files serve both. What the script made is printed unless QUIET."""
+    result = subprocess.run(
+        [str(MAKE_SECRETS), "--tls-only", str(tls_dir)], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{MAKE_SECRETS.name} --tls-only {tls_dir} failed:\n{result.stderr}")
+    if "created" in result.stdout and not quiet:
+        print(result.stdout.strip(), flush=True)
+    return tls_dir / "tls.crt", tls_dir / "tls.key"
+
+
 def write_config(
     runtime_dir: Path,
     port: int,
     replicas: list[tuple[int, int]],
-    write_rate: str | None = None,
-    write_burst: int | None = None,
+    *,
+    https_port: int | None,
+    tls_dir: Path,
+    front_door: FrontDoor | None = None,
 ) -> Path:
-    """Render nginx.conf for REPLICAS, a list of (port, weight), listening on 127.0.0.1:PORT."""
+    """Render nginx.conf for REPLICAS, a list of (port, weight): HTTPS on 127.0.0.1:HTTPS_PORT
+    with TLS_DIR's certificate, plain HTTP (a redirect) on 127.0.0.1:PORT; without HTTPS_PORT,
+    the app on plain HTTP (as behind a proxy that ends TLS; the benchmark compares the two)."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
+    tls = None
+    if https_port is not None:
+        certificate, key = ensure_certificate(tls_dir)
+        tls = Tls(str(certificate), str(key), f"127.0.0.1:{https_port}", https_port)
+    version = tuple(int(part) for part in nginx_version(find_nginx(install=False)).split("."))
     config = render(
         listen=f"127.0.0.1:{port}",
+        tls=tls,
+        http2_directive=version >= HTTP2_DIRECTIVE_SINCE,
+        front_door=front_door,
         ui_root=str(UI_ROOT),
         runtime_dir=str(runtime_dir),
         upstreams=[Upstream(f"127.0.0.1:{p}", weight=w) for p, w in replicas],
         access_log=str(runtime_dir / "access.log"),
         error_log=str(runtime_dir / "error.log"),
         user=worker_user(),
-        write_rate=write_rate or WRITE_RATE,
-        write_burst=WRITE_BURST if write_burst is None else write_burst,
     )
     path = runtime_dir / "nginx.conf"
     path.write_text(config)

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Self
 
 from attendee_directory.config import ServerSettings, Settings, default
+from nginx_config import FrontDoor
 
+from ..paths import REPO
 from ..processes import free_port, http_ok, port_open, start, stop, wait_until
 from . import nginx
 from .mongo_server import MongoServer, start_mongo
@@ -53,10 +55,16 @@ class LocalStack:
     threads: int = default(ServerSettings, "web_threads")
     mongo_uri: str | None = None
     mongo_db: str = default(Settings, "mongo_db")
-    write_rate: str | None = None
-    # nginx counts the writes of one event-loop pass as one millisecond's: a load test with many
-    # connections needs a burst as large as its connection count, whatever the rate.
-    write_burst: int | None = None
+    # HTTPS (the app) on https_port, plain HTTP (a redirect to it) on port; the certificate is
+    # tls_dir's tls.crt and tls.key, made there by scripts/make-secrets.sh when missing.
+    https_port: int = 8443
+    tls_dir: Path = REPO / "secrets"
+    # False: no TLS at nginx, the app on plain HTTP at port (the benchmark's comparisons).
+    tls: bool = True
+    # What nginx admits (nginx_config.FrontDoor): the product's defaults unless told. nginx
+    # counts the requests of one event-loop pass as one millisecond's: a load test with many
+    # connections needs bursts as large as its connection count, whatever the rate.
+    front_door: FrontDoor = field(default_factory=FrontDoor)
     extra_env: dict = field(default_factory=dict)
     # MONITORING=1: Prometheus scraping the replicas, its API on 127.0.0.1:prometheus_port.
     monitoring: bool = False
@@ -68,8 +76,18 @@ class LocalStack:
 
     @property
     def url(self) -> str:
-        """Where nginx answers."""
+        """Where nginx serves the app: HTTPS (plain HTTP if tls is off)."""
+        return f"https://127.0.0.1:{self.https_port}" if self.tls else self.http_url
+
+    @property
+    def http_url(self) -> str:
+        """nginx's plain HTTP: a redirect to url (and nginx's liveness)."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """The certificate authority that clients trust to verify url's certificate."""
+        return self.tls_dir / "ca.crt"
 
     @property
     def admin_password_file(self) -> Path:
@@ -98,6 +116,8 @@ class LocalStack:
         """Start the database, the replicas and nginx, each waited for; stop all on failure."""
         nginx_binary = nginx.find_nginx()
         _refuse_busy_port(self.port)
+        if self.tls:
+            _refuse_busy_port(self.https_port, "HTTPS_PORT")
         if self.monitoring:
             find_prometheus()  # before anything starts: a missing binary says how to install it
             _refuse_busy_port(self.prometheus_port, "PROMETHEUS_PORT")
@@ -122,12 +142,13 @@ class LocalStack:
                 self.state_dir / "nginx",
                 self.port,
                 [(r.port, r.weight) for r in self.backends],
-                write_rate=self.write_rate,
-                write_burst=self.write_burst,
+                https_port=self.https_port if self.tls else None,
+                tls_dir=self.tls_dir,
+                front_door=self.front_door,
             )
             nginx.check_config(nginx_binary, config)
             self.nginx_process = nginx.start_nginx(
-                config, f"{self.url}/nginx-health", self.logs / "nginx.log"
+                config, f"{self.http_url}/nginx-health", self.logs / "nginx.log"
             )
             if self.monitoring:
                 self.prometheus = LocalPrometheus(
@@ -214,7 +235,10 @@ class LocalStack:
                 f"pid {r.running().pid}"
                 for r in self.backends
             ),
-            f"nginx    : {self.url} (config {self.state_dir / 'nginx' / 'nginx.conf'})",
+            f"nginx    : {self.url} (config {self.state_dir / 'nginx' / 'nginx.conf'}); "
+            f"{self.http_url} redirects there",
+            f"TLS      : {self.tls_dir / 'tls.crt'}; trust {self.ca_file} "
+            f"(curl --cacert {self.ca_file} {self.url}/api/whoami)",
             f"sign in  : admin, with the password in {self.admin_password_file}",
             f"logs     : {self.logs}",
         ]
