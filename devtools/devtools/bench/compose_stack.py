@@ -38,6 +38,8 @@ class Stack(ComposeProject):
     """A compose project as the benchmark runs it: built before, timed up, measured, down."""
 
     name: str = field(default_factory=lambda: f"vdt_bench_{secrets.token_hex(4)}")
+    # Both stacks serve the app on plain HTTP: ours with the benchmark's TLS=off config.
+    tls: bool = False
 
     def all_healthy(self, expected: dict[str, int]) -> bool:
         """True when each service runs EXPECTED[service] containers, all healthy or unchecked."""

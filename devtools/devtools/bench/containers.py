@@ -18,6 +18,7 @@ from pathlib import Path
 from string import Template
 
 from attendee_directory.config import ServerSettings, default
+from devtools.local_stack.nginx import NO_LIMITS
 from nginx_config import render_container
 
 from ..compose import OFFLINE_FILES, OFFLINE_PYTHON, engine_problem, run
@@ -48,9 +49,10 @@ SETTING_NAMES = ("WEB_CONCURRENCY", "WEB_THREADS")
 LOAD_MEMORY_SECONDS = 4  # the list run during which the memory under load is read (at most)
 SCALE_TIMEOUT_S = 30  # how long a new replica gets to answer through nginx
 SEED_TIMEOUT_S = 30
-# nginx's write limit (10 r/s per address) would answer most creates with 429: raised for ours,
-# as run.py raises it for its local nginx. Nothing else in the webserver's config changes.
-NO_WRITE_LIMIT = {"write_rate": "100000r/s", "write_burst": 100000}
+# nginx's limits (per address, and the load comes from one) would answer most requests with 429:
+# lifted for ours, as for the local nginx, and the app is served on plain HTTP (TLS=off), as the
+# practice-style stack serves it. Nothing else in the webserver's config changes.
+PLAIN_HTTP = {**os.environ, "TLS": "off"}
 
 
 def prepare() -> dict[str, list[Path]]:
@@ -63,7 +65,7 @@ def prepare() -> dict[str, list[Path]]:
         os.environ.pop(name, None)
     os.environ["PIP_PYTHON_IMAGE"] = base_with_pip(OFFLINE_PYTHON, offline=True)
     ours_conf = STATE / "ours-nginx.conf"
-    ours_conf.write_text(render_container(**NO_WRITE_LIMIT))
+    ours_conf.write_text(render_container(front_door=NO_LIMITS, env=PLAIN_HTTP))
     ours_conf.chmod(0o644)
     override = STATE / "compose.bench.yaml"
     mount = f"{ours_conf}:/etc/nginx/nginx.conf:ro"

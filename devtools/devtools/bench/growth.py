@@ -13,7 +13,6 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, MongoClient
@@ -22,7 +21,7 @@ from pymongo.collection import Collection
 from attendee_directory import keyset, search
 from attendee_directory.collection_names import ATTENDEES, META
 from attendee_directory.config import Settings, default
-from attendee_directory.schemas import SORT_FIELDS
+from attendee_directory.schemas import MAX_SKIP, SORT_FIELDS
 from attendee_directory.seed import SEED_MARKER
 from devtools.local_stack.mongo_server import start_mongo
 from devtools.processes import free_port
@@ -45,17 +44,6 @@ DRAIN_TIMEOUT_S = 900  # the slowest backlog seen: 16 searches of several second
 DEEP = "deep page (page=500 at 100,000)"
 DEEP_AFTER = "deep page by after= cursor"
 SHIPPED = ServerConfig("granian", workers=1, threads=4)
-
-
-class WriteLimit(TypedDict):
-    """nginx's write limit, as ServerStack takes it."""
-
-    write_rate: str
-    write_burst: int
-
-
-# nginx's write limit would answer the create runs with 429s; both its rate and burst are raised.
-NO_WRITE_LIMIT: WriteLimit = {"write_rate": "100000r/s", "write_burst": 100000}
 
 
 @dataclass(frozen=True)
@@ -277,10 +265,11 @@ def measure_size(size: int, args, state: Path, results: GrowthResults) -> None:
                 mongo_uri=database.uri,
                 config=SHIPPED,
                 extra_env=extra,
-                **NO_WRITE_LIMIT,
             ) as stack:
                 for _ in range(2 * args.replicas):  # every replica prepares (indexes) first
-                    some = fetch_json(f"{stack.url}/api/attendees?per_page=1&page={size // 2}")
+                    # An attendee halfway in, or as deep as a page may skip (MAX_SKIP).
+                    middle = min(size // 2, MAX_SKIP + 1)
+                    some = fetch_json(f"{stack.url}/api/attendees?per_page=1&page={middle}")
                 some_id = some["items"][0]["id"]
                 stack_results = measure_stack(stack.url, size, args, database.uri, some_id)
             queries = direct_queries(db[ATTENDEES], size, ObjectId(some_id))

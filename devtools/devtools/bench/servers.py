@@ -8,6 +8,7 @@ attendee_directory.serve) and the practice-style one (plain nginx -> `python3 ap
 Every load run is wrk for a fixed time against 127.0.0.1; each figure is the median of repeats.
 """
 
+import argparse
 import json
 import time
 from contextlib import ExitStack
@@ -20,6 +21,8 @@ from devtools.processes import free_port
 from . import profile
 from .credentials import open_url
 from .database import count_attendees, query_rates, remove_bench_attendees
+from .h2load import INSTALL_HINT as H2LOAD_HINT
+from .h2load import h2load_binary, median_h2, run_h2load
 from .servers_results import (
     AuthCost,
     MetricsCost,
@@ -28,6 +31,7 @@ from .servers_results import (
     ProxyCost,
     ServerFigures,
     ServersResults,
+    TlsCost,
 )
 from .setups import FixedNginx, PracticeSetup, ServerConfig, ServerStack
 from .wrk import WARMUP_S, median, run_wrk
@@ -35,9 +39,6 @@ from .wrk import WARMUP_S, median, run_wrk
 MONGO_DB = default(Settings, "mongo_db")
 # The backend without its sign-in check: the auth section's baseline.
 UNCHECKED_APP = "devtools.bench.unchecked:app"
-# nginx's write limit would answer the create runs with 429s; both its rate and burst are raised.
-NO_WRITE_LIMIT = "100000r/s"
-NO_WRITE_BURST = 100000
 # granian through attendee_directory.serve, with LocalStack's defaults (what `make run` starts).
 SHIPPED = ServerConfig("granian", workers=1, threads=4)
 ALTERNATIVES = [
@@ -225,6 +226,38 @@ def auth_cost(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -
     return costs
 
 
+def tls_cost(runner, args, stacks: ExitStack, state: Path, ours: ServerStack) -> tuple:
+    """The shipped stack with TLS at nginx (its certificate from scripts/make-secrets.sh)
+    against the same stack on plain HTTP (ours), both running, measured in turns; and HTTP/2
+    over the same HTTPS with h2load, when installed. The results, and the install hint if not."""
+    secure = ServerStack(
+        state_dir=state / "tls",
+        replicas=args.replicas,
+        port=free_port(),
+        https_port=free_port(),
+        tls=True,
+        tls_dir=state / "tls" / "secrets",
+        mongo_uri=ours.mongo_uri,
+        config=SHIPPED,
+    )
+    stacks.enter_context(secure)
+    some_id = first_id(ours.url)
+    missing = None if h2load_binary() else H2LOAD_HINT
+    costs = {}
+    for endpoint in ("whoami", "list", "get"):
+        print(f"  {endpoint}: plain HTTP, HTTPS (HTTP/1.1, HTTP/2) ...", flush=True)
+        path = ENDPOINTS[endpoint].format(id=some_id)
+        found = runner.measure({"plain": ours.url + path, "https": secure.url + path}, args.top)
+        http2 = None
+        if missing is None:
+            runs = [
+                run_h2load(secure.url + path, args.top, args.seconds) for _ in range(args.repeats)
+            ]
+            http2 = median_h2(runs)
+        costs[endpoint] = TlsCost(found["plain"], found["https"], http2)
+    return costs, missing
+
+
 def _auth_stack(args, stacks: ExitStack, state: Path, ours: ServerStack, name: str, **more) -> str:
     """Start one more stack like OURS (MORE: its app, credential, environment); its URL."""
     stack = ServerStack(
@@ -296,7 +329,6 @@ def measure(args) -> ServersResults:
         stacks.callback(database.stop)
         results.database = database.kind
         common = {"replicas": args.replicas, "mongo_uri": database.uri}
-        common |= {"write_rate": NO_WRITE_LIMIT, "write_burst": NO_WRITE_BURST}
         ours = stacks.enter_context(
             ServerStack(state_dir=state / "ours", port=free_port(), config=SHIPPED, **common)
         )
@@ -319,6 +351,10 @@ def measure(args) -> ServersResults:
         results.request_path = request_path(runner, args, stacks, state, ours)
         print("bench: what signing in costs", flush=True)
         results.auth = auth_cost(runner, args, stacks, state, ours)
+        print("bench: what TLS costs", flush=True)
+        results.tls, results.h2load_missing = tls_cost(
+            runner, argparse.Namespace(**vars(args), top=max(args.connections)), stacks, state, ours
+        )
         print("bench: the database's own rate, then profiles", flush=True)
         # One client thread, and as many as the stack's replicas have worker threads: the best.
         threads = [1, args.replicas * SHIPPED.workers * SHIPPED.threads]

@@ -59,6 +59,7 @@ class Report:
             self.servers(),
             self.metrics(),
             self.auth(),
+            self.tls(),
             self.request_path(),
             self.profiles(),
         ]
@@ -250,6 +251,10 @@ class Report:
     def auth(self) -> list[str]:
         """What signing in costs (a section only if the run measured it)."""
         return auth_section(self.r) if self.r.auth else []
+
+    def tls(self) -> list[str]:
+        """What TLS costs (a section only if the run measured it)."""
+        return tls_section(self.r) if self.r.tls else []
 
     def request_path(self) -> list[str]:
         """Each endpoint on one replica as a share of a one-view Flask app's rate and tail."""
@@ -472,6 +477,36 @@ def auth_section(results: ServersResults) -> list[str]:
         "",
         *table(headers, rows),
     ]
+
+
+def tls_section(results: ServersResults) -> list[str]:
+    """What TLS costs: plain HTTP against HTTPS with HTTP/1.1 and with HTTP/2."""
+    headers = ["endpoint", "plain HTTP/1.1 req/s", "p50 ms", "p99 ms", "errors"]
+    headers += ["HTTPS HTTP/1.1 req/s", "p50 ms", "p99 ms", "errors", "throughput TLS takes"]
+    headers += ["HTTPS HTTP/2 req/s", "mean ms", "errors"]
+    rows = []
+    for endpoint, cost in results.tls.items():
+        http2 = cost.http2
+        h2 = [rps(http2.rps), ms(http2.mean_ms), str(http2.errors)] if http2 else ["-"] * 3
+        rows.append([endpoint, *cells(cost.plain), *cells(cost.https), share(cost.cost), *h2])
+    worst = max((cost.cost, endpoint) for endpoint, cost in results.tls.items())
+    lines = [
+        "### What TLS costs",
+        "",
+        f"The shipped stack with HTTPS at nginx (TLS 1.3 here, an ECDSA P-256 certificate from "
+        f"`scripts/make-secrets.sh`, the settings of `webserver/nginx_config.py`) against the "
+        f"same stack on plain HTTP, both running, measured in turns through nginx at "
+        f"{results.top} keep-alive connections (wrk: HTTP/1.1; the handshakes happen once per "
+        "connection, so this is the cost of encrypting each request and answer). HTTP/2 over "
+        "the same HTTPS is measured with h2load (one stream at a time per connection; it "
+        "reports a mean, not percentiles). At most TLS takes "
+        f"{share(worst[0])} of the throughput ({worst[1]}); a negative share is noise.",
+        "",
+        *table(headers, rows),
+    ]
+    if results.h2load_missing:
+        lines += ["", f"HTTP/2 was not measured: h2load is missing ({results.h2load_missing})."]
+    return lines
 
 
 def render(results: ServersResults, _report_dir: Path) -> str:

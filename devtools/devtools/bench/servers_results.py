@@ -3,6 +3,7 @@
 import math
 from dataclasses import dataclass, field
 
+from .h2load import H2Run
 from .profile import Profile
 from .setups import ServerConfig
 from .wrk import Result, Run
@@ -59,6 +60,21 @@ class AuthCost:
         """1 - (signed in that WAY / unchecked) in req/s: the share the check takes."""
         found = self.signed_in[way]
         return 1 - found.rps / self.unchecked.rps if self.unchecked.rps else 0.0
+
+
+@dataclass(frozen=True)
+class TlsCost:
+    """One endpoint through nginx over plain HTTP, over HTTPS with HTTP/1.1 (both wrk), and over
+    HTTPS with HTTP/2 (h2load, when installed)."""
+
+    plain: Result
+    https: Result
+    http2: H2Run | None
+
+    @property
+    def cost(self) -> float:
+        """1 - (HTTPS / plain HTTP) in req/s, both HTTP/1.1: the share TLS takes."""
+        return 1 - self.https.rps / self.plain.rps if self.plain.rps else 0.0
 
 
 @dataclass(frozen=True)
@@ -120,6 +136,8 @@ class ServersResults:
     servers: list[ServerFigures] = field(default_factory=list)
     metrics: dict[str, MetricsCost] = field(default_factory=dict)
     auth: dict[str, AuthCost] = field(default_factory=dict)
+    tls: dict[str, TlsCost] = field(default_factory=dict)
+    h2load_missing: str | None = None  # the install hint, when h2load was not found
     # One replica, direct: "flask" (a one-view Flask app, same launcher), whoami, list, get.
     request_path: dict[str, Result] = field(default_factory=dict)
     database_rates: DatabaseRates | None = None

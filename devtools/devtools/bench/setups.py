@@ -13,9 +13,16 @@ from pathlib import Path
 from string import Template
 
 from attendee_directory.serve import WSGI_APP
-from devtools.local_stack.nginx import check_config, find_nginx, start_nginx, worker_user
+from devtools.local_stack.nginx import (
+    NO_LIMITS,
+    check_config,
+    find_nginx,
+    start_nginx,
+    worker_user,
+)
 from devtools.local_stack.stack import LocalStack
 from devtools.processes import free_port, http_ok, start, stop, wait_until
+from nginx_config import FrontDoor
 
 from . import credentials
 
@@ -66,6 +73,10 @@ class ServerStack(LocalStack):
 
     config: ServerConfig | None = None
     app: str = WSGI_APP
+    # nginx's per-address limits lifted (all of the load comes from 127.0.0.1), and the app on
+    # plain HTTP, as the practice-style setup serves it; the TLS section turns TLS on.
+    front_door: FrontDoor = NO_LIMITS
+    tls: bool = False
     # What the benchmark's requests to this stack sign in with (credentials.py).
     credential: credentials.Credential = "token"
 
@@ -88,14 +99,15 @@ class ServerStack(LocalStack):
         requests (through nginx and straight at each replica). The benchmark's stacks share
         their database: the first one to start on it creates the first admin, and every later
         one takes that admin's password."""
-        first = _ADMIN_PASSWORDS.setdefault(self.mongo_uri, self.admin_password_file)
+        first = _ADMIN_PASSWORDS.setdefault(self.mongo_uri or "", self.admin_password_file)
         if first != self.admin_password_file:
             self.admin_password_file.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(first, self.admin_password_file)
         super().start()
         if self.app == WSGI_APP:  # the comparison apps (hello, flask_hello) have no accounts
             urls = [self.url, *(self.replica_url(i) for i in range(len(self.backends)))]
-            credentials.sign_in(urls, self.admin_password(), self.credential)
+            authority = self.ca_file if self.tls else None
+            credentials.sign_in(urls, self.admin_password(), self.credential, authority)
         return self
 
     def replica_url(self, index: int = 0) -> str:
