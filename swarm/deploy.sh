@@ -8,6 +8,7 @@
 #
 # Run it on a manager (`docker swarm init` first). Environment: STACK (vdt2023), TAG (latest),
 # OFFLINE=1 adds compose.offline.yaml (no image registry: local bases, the database stand-in),
+# ENCRYPT_OVERLAY=0 leaves the overlays unencrypted (for kernels without IPsec ESP),
 # SECRETS_DIR (./secrets; scripts/make-secrets.sh adds what is missing), HTTPS_PORT (8443),
 # HTTP_PORT (8080, a redirect to HTTPS), and the webserver's front-door settings (compose.yaml).
 set -euo pipefail
@@ -22,6 +23,11 @@ if [[ ${OFFLINE:-} == 1 ]]; then
   files+=(-f compose.offline.yaml)
 fi
 files+=(-f swarm/compose.swarm.yaml)
+# Encrypted overlays need IPsec (ESP, AES-GCM) in every node's kernel; ENCRYPT_OVERLAY=0 leaves
+# them out where it is missing (they would carry nothing between nodes there).
+if [[ ${ENCRYPT_OVERLAY:-1} != 0 ]]; then
+  files+=(-f swarm/compose.encrypted.yaml)
+fi
 
 if [[ $(docker info --format '{{.Swarm.ControlAvailable}}') != true ]]; then
   echo "deploy: this engine is not a swarm manager; run 'docker swarm init' first" >&2
