@@ -27,7 +27,7 @@ $(VENV)/.installed: uv.lock pyproject.toml backend/pyproject.toml webserver/pypr
 	$(UV) sync --locked --quiet
 	touch $@
 
-# `make run REPLICAS=3 PORT=8081`: make passes command-line variables on in the environment,
+# `make run REPLICAS=3 HTTPS_PORT=9443`: make passes command-line variables on in the environment,
 # where devtools.local_stack reads them (its defaults live there, not here).
 run: $(VENV)/.installed
 	$(PY) -m devtools.local_stack $(if $(CANARY),--canary)
