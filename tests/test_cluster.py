@@ -24,7 +24,7 @@ import requests
 
 from devtools import cluster as cluster_module
 from devtools.cluster import Cluster
-from devtools.compose import choose_mode, docker, run
+from devtools.compose import choose_mode, docker, remove_stack, run
 from devtools.figures import save
 from devtools.processes import free_port
 from devtools.signin import ADMIN, api_token
@@ -83,20 +83,8 @@ def cluster(tmp_path_factory):
     try:
         yield made
     finally:
-        _remove_stack()
+        remove_stack(STACK)
         made.down()
-
-
-def _remove_stack() -> None:
-    """docker stack rm; once its containers are gone, its volumes on the manager (stack rm
-    keeps them; the workers' go with their engines' data)."""
-    label = f"label=com.docker.stack.namespace={STACK}"
-    docker("stack", "rm", STACK, check=False, timeout=60)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and docker("ps", "-aq", "--filter", label).stdout.split():
-        time.sleep(1)
-    for volume in docker("volume", "ls", "-q", "--filter", label).stdout.split():
-        docker("volume", "rm", "-f", volume, check=False)
 
 
 class Deployed:
@@ -382,7 +370,7 @@ def test_the_release_script_pushes_every_image_to_a_registry(cluster):
 def test_teardown_leaves_nothing(cluster):
     """After down(): no namespace, link, engine, certs.d entry of the cluster, and this engine
     is out of the swarm."""
-    _remove_stack()
+    remove_stack(STACK)
     cluster.down()
     assert cluster.leftovers() == {}
     label = f"label=com.docker.stack.namespace={STACK}"

@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 
-from devtools.compose import choose_mode, docker, run
+from devtools.compose import choose_mode, docker, remove_stack, run
 from devtools.figures import save
 from devtools.processes import free_port
 from devtools.signin import ADMIN, api_token
@@ -57,20 +57,6 @@ def _stack_leftovers() -> dict:
         "volumes": docker("volume", "ls", "-q", "--filter", label).stdout.split(),
     }
     return {kind: ids for kind, ids in found.items() if ids}
-
-
-def _remove_stack() -> None:
-    """docker stack rm, then wait until its containers and networks are gone, and drop its
-    volumes (stack rm keeps them, as `compose down` without -v does)."""
-    docker("stack", "rm", STACK, check=False)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        left = _stack_leftovers()
-        if not left.get("containers") and not left.get("networks") and not left.get("services"):
-            break
-        time.sleep(1)
-    for volume in _stack_leftovers().get("volumes", []):
-        docker("volume", "rm", "-f", volume, check=False)
 
 
 # The first admin's API token on the deployed stack (set by the swarm fixture).
@@ -117,7 +103,7 @@ def swarm(tmp_path_factory, pytestconfig):
         TOKEN[0] = api_token(url, ADMIN, password, name="swarm suite")
         yield url
     finally:
-        _remove_stack()
+        remove_stack(STACK)
         if created:
             docker("swarm", "leave", "--force", timeout=60, check=False)
 
@@ -291,5 +277,5 @@ def test_data_survives_a_database_task_restart(swarm):
 
 def test_teardown_leaves_nothing(swarm):
     """docker stack rm (and its volume): no service, container, network, secret or volume left."""
-    _remove_stack()
+    remove_stack(STACK)
     assert _stack_leftovers() == {}

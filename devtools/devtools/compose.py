@@ -70,6 +70,26 @@ def docker(
     return run(["docker", *args], timeout=timeout, check=check, stdin=stdin)
 
 
+def remove_stack(name: str, timeout: float = 90) -> None:
+    """`docker stack rm NAME`, then wait (at most TIMEOUT) until its services, containers and
+    networks are gone, and remove its volumes on this engine (stack rm keeps them, as compose's
+    `down` without -v does)."""
+    label = f"label=com.docker.stack.namespace={name}"
+    docker("stack", "rm", name, check=False, timeout=60)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [
+            docker("service", "ls", "-q", "--filter", label, check=False).stdout.split(),
+            docker("ps", "-aq", "--filter", label).stdout.split(),
+            docker("network", "ls", "-q", "--filter", label).stdout.split(),
+        ]
+        if not any(left):
+            break
+        time.sleep(1)
+    for volume in docker("volume", "ls", "-q", "--filter", label).stdout.split():
+        docker("volume", "rm", "-f", volume, check=False)
+
+
 def engine_problem() -> str | None:
     """None when a Docker engine answers, else why not, with the way out."""
     try:
