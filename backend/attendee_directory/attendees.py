@@ -139,8 +139,8 @@ def list_attendees() -> Response:
     """List attendees, one page at a time, optionally filtered by a search term and sorted."""
     query = validated_query(ListQuery)
     skipped = (query.page - 1) * query.per_page
+    deepest = MAX_SKIP // query.per_page + 1
     if query.after is None and skipped > MAX_SKIP:
-        deepest = MAX_SKIP // query.per_page + 1
         raise ApiError(
             400,
             "page_too_deep",
@@ -172,6 +172,7 @@ def list_attendees() -> Response:
         page=query.page,
         per_page=query.per_page,
         pages=math.ceil(total / query.per_page),
+        max_page=deepest,
     )
 
 

@@ -237,6 +237,13 @@ class AttendeePage(BaseModel):
     page: int = Field(ge=1)
     per_page: int = Field(ge=1)
     pages: int = Field(ge=0)
+    max_page: int = Field(
+        ge=1,
+        description=(
+            "The deepest page that `page` reaches at this per_page (a page may skip at most "
+            "10,000 attendees); beyond it, page on with `after`"
+        ),
+    )
 
 
 def _digits(value: object) -> object:

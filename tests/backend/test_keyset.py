@@ -109,10 +109,12 @@ def test_a_cursor_of_another_sort_names_no_page_and_after_wins_over_page(client,
 
 @pytest.mark.parametrize(("per_page", "deepest"), [(1, 10_001), (20, 501), (100, 101)])
 def test_a_page_deeper_than_10000_skipped_is_400_naming_after(client, directory, per_page, deepest):
-    """page may skip at most 10,000 attendees, whatever per_page: the deepest page answers, the
-    next is a 400 page_too_deep whose message names `after`; with after, page is ignored."""
+    """page may skip at most 10,000 attendees, whatever per_page: the deepest page answers (and
+    says it is max_page), the next is a 400 page_too_deep whose message names `after`; with
+    after, page is ignored."""
     base = f"/api/attendees?per_page={per_page}"
-    assert client.get(f"{base}&page={deepest}").status_code == 200
+    deepest_page = client.get(f"{base}&page={deepest}")
+    assert deepest_page.status_code == 200 and deepest_page.get_json()["max_page"] == deepest
     refused = client.get(f"{base}&page={deepest + 1}")
     assert refused.status_code == 400
     body = refused.get_json()

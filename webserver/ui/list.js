@@ -70,7 +70,10 @@ export function renderList(page) {
   const pages = Math.max(page.pages, 1);
   $("page-info").textContent = `Page ${Math.min(page.page, pages)} of ${pages}`;
   $("prev-page").disabled = page.page <= 1;
-  $("next-page").disabled = page.page >= page.pages;
+  // A page may skip at most so many attendees (max_page): past it, a search narrows the list.
+  const deepest = page.page >= page.max_page && page.page < page.pages;
+  $("next-page").disabled = page.page >= page.pages || deepest;
+  $("next-page").title = deepest ? "The deepest page; search to narrow the list" : "";
   renderSortState();
 }
 
