@@ -220,6 +220,10 @@ class Attendee(BaseModel):
     updated_by: str | None = Field(description="Who wrote it last (null: the sample data)")
 
 
+# The most attendees one list request may skip to reach its page (the database reads each).
+MAX_SKIP = 10_000
+
+
 class AttendeePage(BaseModel):
     """One page of the attendee list, with the total count for pagination."""
 
@@ -241,7 +245,7 @@ class AttendeePage(BaseModel):
         ge=1,
         description=(
             "The deepest page that `page` reaches at this per_page (a page may skip at most "
-            "10,000 attendees); beyond it, page on with `after`"
+            f"{MAX_SKIP:,} attendees); beyond it, page on with `after`"
         ),
     )
 
@@ -254,10 +258,6 @@ def _digits(value: object) -> object:
 
 
 QueryInt = Annotated[int, BeforeValidator(_digits)]
-
-
-# The most attendees one list request may skip to reach its page (the database reads each).
-MAX_SKIP = 10_000
 
 
 class ListQuery(BaseModel):
