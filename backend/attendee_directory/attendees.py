@@ -227,7 +227,8 @@ def _create_once(key: str, fields: dict) -> tuple:
     database = get_db()
     lifetime = current_app.config["SETTINGS"].idempotency_key_ttl_seconds
     idempotency.sweep_expired(database, lifetime)
-    held = idempotency.reserve(database, key, idempotency.fingerprint(fields), lifetime)
+    scoped = idempotency.scoped(actor().user_id, key)
+    held = idempotency.reserve(database, scoped, idempotency.fingerprint(fields), lifetime)
     if held.outcome is not None:
         return _replay(held.outcome, fields)
     doc = {"_id": held.attendee_id, **new_attendee(fields, by=_by())}

@@ -3,9 +3,9 @@
 A request is authenticated by `Authorization: Bearer <token>` or, failing that, by the session
 cookie. Both secrets are random (secrets.token_urlsafe) and stored only as their SHA-256
 digest, so a copy of the database holds no usable credential. Each carries its user's id, name,
-role and disabled flag (accounts.py keeps them in step with the user), so that checking one
-costs a single read by _id, and a replica keeps what it read for CREDENTIAL_CACHE_SECONDS
-(0.5 s): whatever revokes a credential answers only once every replica has let go of it
+role and credential version (accounts.py keeps them in step with the user), so that checking
+one costs a single read by _id, and a replica keeps what it read for CREDENTIAL_CACHE_SECONDS:
+whatever revokes a credential answers only once every replica has let go of it
 (credentials.CredentialCache), so a sign-out is refused everywhere from the next request on.
 
 Cookie-authenticated writes must send the session's CSRF token in X-CSRF-Token, and a browser's
@@ -15,20 +15,23 @@ Origin (and Sec-Fetch-Site) must say the request comes from this site's own page
 import hmac
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import wraps
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 
+from .accounts import read_generation
 from .collection_names import API_TOKENS, SESSIONS
 from .credentials import (
     ADMIN,
-    CREDENTIAL_CACHE,
     EDITOR,
     TOKEN_PREFIX,
     VIEWER,
+    CredentialCache,
+    RevocationBusy,
     digest,
     includes,
 )
@@ -58,6 +61,7 @@ class Principal:
     credential: str  # the digest that is the session's or token's _id
     csrf_token: str | None  # sessions only
     expires_at: datetime
+    user_version: int  # the user's credential version when this credential was made
 
     def may(self, role: str) -> bool:
         """Whether this user's role includes ROLE."""
@@ -76,8 +80,9 @@ def _invalid_token(message: str) -> ApiError:
 
 
 def _usable(doc: dict) -> bool:
-    """Whether a stored session or token is still good: unexpired, its user enabled.
-    (Expired ones are also deleted by a TTL index, but its monitor runs once a minute.)"""
+    """Whether a stored session or token is still good: unexpired, and not one that an older
+    release suspended. (Expired ones are also deleted by a TTL index, but its monitor runs once
+    a minute.)"""
     return not doc.get("disabled") and doc["expires_at"] > datetime.now(UTC)
 
 
@@ -91,13 +96,15 @@ def _principal(doc: dict, via: str) -> Principal:
         doc["_id"],
         doc.get("csrf_token"),
         doc["expires_at"],
+        int(doc.get("user_version") or 0),
     )
 
 
 def _stored(collection: str, key: str, via: str) -> Principal | None:
     """The principal of the live session or token stored under KEY, or None: one read by _id,
-    or none while this replica's CREDENTIAL_CACHE holds it."""
-    cached = CREDENTIAL_CACHE.get(key)
+    or none while this replica's credential cache holds it."""
+    cache = _cache()
+    cached = cache.get(key)
     if isinstance(cached, Principal) and cached.expires_at > datetime.now(UTC):
         return cached
     read_at = time.monotonic()
@@ -105,7 +112,7 @@ def _stored(collection: str, key: str, via: str) -> Principal | None:
     if doc is None or not _usable(doc):
         return None
     who = _principal(doc, via)
-    CREDENTIAL_CACHE.put(key, who, read_at)
+    cache.put(key, who, read_at)
     return who
 
 
@@ -170,10 +177,52 @@ def _forget_stale_cookie(response: Response) -> Response:
     return response
 
 
+# The API's answers that are the same for everyone and hold no secret; every other /api answer
+# (attendees, sessions with their CSRF token, new tokens' secrets, users, audit) is no-store.
+PUBLIC_API_PATHS = ("/api/openapi.json", "/api/docs")
+
+
+def _no_store(response: Response) -> Response:
+    """Keep what a user sees under /api out of every cache (browser, proxy, disk)."""
+    path = request.path
+    if path.startswith("/api/") and not path.startswith(PUBLIC_API_PATHS):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _cache() -> CredentialCache:
+    """This application's credential cache."""
+    return current_app.extensions["credential_cache"]
+
+
+@contextmanager
+def revocation(exclusive: bool = True) -> Iterator[None]:
+    """Around a view's change that ends or changes credentials: it answers only once no
+    replica trusts what it ended. EXCLUSIVE (a revocation any user may make): 429 if this
+    replica is already waiting out another one."""
+    try:
+        with _cache().revoking(exclusive):
+            yield
+    except RevocationBusy:
+        raise ApiError(
+            429,
+            "revocation_busy",
+            "another sign-out or revocation is in progress here; retry in a moment",
+            headers={"Retry-After": "1"},
+        ) from None
+
+
 def init_app(app: Flask) -> None:
-    """Set how long checked credentials are trusted; clear dead session cookies on the way out."""
-    CREDENTIAL_CACHE.seconds = app.config["SETTINGS"].credential_cache_seconds
+    """Give the app its credential cache, which learns of revocations from the database; clear
+    dead session cookies on the way out."""
+    settings = app.config["SETTINGS"]
+    holder = app.extensions["mongo"]  # db.init_app ran first
+    app.extensions["credential_cache"] = CredentialCache(
+        settings.credential_cache_seconds,
+        lambda: read_generation(holder.database()),
+    )
     app.after_request(_forget_stale_cookie)
+    app.after_request(_no_store)
 
 
 def own_origin() -> str:

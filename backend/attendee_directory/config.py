@@ -124,15 +124,17 @@ class Settings(_Environment):
     # API tokens expire after the days asked for, at most this many.
     token_max_days: int = Field(365, ge=1)
     # A replica trusts a session or token it checked for this long (0: every request reads the
-    # database); whatever revokes one answers only after this long, when no replica trusts it
-    # any more (credentials.CredentialCache; the cost: docs/benchmarks.md).
+    # database); a revocation reaches every replica's cache through the database, whatever this
+    # is (credentials.CredentialCache; the cost: docs/benchmarks.md).
     credential_cache_seconds: float = Field(0.5, ge=0, le=2)
-    # Failed sign-ins (signin_throttle.py): an account (or a client address) may fail this many
-    # times, then waits SIGNIN_DELAY_SECONDS, twice that after the next failure, and so on up
-    # to SIGNIN_MAX_DELAY_SECONDS. An address gets more attempts than an account: one address
-    # may be a whole office behind one NAT.
+    # Failed sign-ins (signin_throttle.py): an account from one address (or one address over
+    # all accounts, or one account from all the addresses that never signed in to it) may fail
+    # this many times, then waits SIGNIN_DELAY_SECONDS, twice that after the next failure, and
+    # so on up to SIGNIN_MAX_DELAY_SECONDS. An address gets more attempts than an account: one
+    # address may be a whole office behind one NAT.
     signin_account_attempts: int = Field(5, ge=1)
     signin_address_attempts: int = Field(20, ge=1)
+    signin_unknown_address_attempts: int = Field(100, ge=1)
     signin_delay_seconds: float = Field(1.0, gt=0)
     signin_max_delay_seconds: float = Field(15 * 60, gt=0)
     # How many proxies in front of the replica append to X-Forwarded-For (nginx: 1). The client

@@ -1,7 +1,8 @@
 """Idempotency-Key on POST: a key reserved before the write, so a retried create is exact.
 
 A key's record holds a fingerprint of the request body, the id allocated for the attendee
-before it is inserted, and, once known, the outcome to replay. Because the id is chosen when the
+before it is inserted, and, once known, the outcome to replay. Keys are scoped to the user who
+sends them. Because the id is chosen when the
 key is reserved, a retry after a crash anywhere between the reservation and the recorded outcome
 inserts the same _id again: the database's unique _id makes that write happen at most once.
 """
@@ -66,6 +67,12 @@ def request_key() -> str | None:
             {HEADER: KEY_RULE},
         )
     return value
+
+
+def scoped(user_id: str, key: str) -> str:
+    """The stored form of a key: each user's keys are their own, so another user's key can be
+    neither replayed nor squatted."""
+    return f"{user_id}:{key}"
 
 
 def fingerprint(fields: dict) -> str:

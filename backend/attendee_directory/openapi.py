@@ -96,6 +96,8 @@ NEEDS_ROLE = {
     "createUser": "admin",
     "getUser": "admin",
     "updateUser": "admin",
+    "listUserTokens": "admin",
+    "revokeUserToken": "admin",
     "listAudit": "admin",
 }
 SECURITY: list[dict[str, list[str]]] = [{"sessionCookie": []}, {"bearerToken": []}]
@@ -285,6 +287,12 @@ def _account_paths() -> dict:
     }
     token_id = {"name": "token_id", "in": "path", "required": True, "schema": {"type": "string"}}
     body_errors = _errors(400, 413, 415, 422, 503)
+    busy = {
+        "429": _json(
+            schemas.Error,
+            "This replica is waiting out another revocation (revocation_busy); see Retry-After",
+        )
+    }
     return {
         "/api/session": {
             "post": _operation(
@@ -322,6 +330,7 @@ def _account_paths() -> dict:
                 {
                     "204": {"description": "Signed out (or was not signed in)"},
                     **_errors(401, 403, 503),
+                    **busy,
                 },
             ),
         },
@@ -358,7 +367,7 @@ def _account_paths() -> dict:
                 "revokeToken",
                 "accounts",
                 "Revoke one of your tokens",
-                {"204": {"description": "Revoked"}, **_errors(404, 503)},
+                {"204": {"description": "Revoked"}, **_errors(404, 503), **busy},
             ),
         },
         "/api/users": {
@@ -392,7 +401,8 @@ def _account_paths() -> dict:
             "patch": _operation(
                 "updateUser",
                 "users",
-                "Change a user's role, access or password; their sessions follow at once",
+                "Change a user's role, access or password; their sessions and tokens follow at "
+                "once (disabled or a new password ends them all for good)",
                 {
                     "200": _json(schemas.User, "Changed"),
                     **body_errors,
@@ -404,6 +414,24 @@ def _account_paths() -> dict:
                     ),
                 },
                 requestBody=request_body(schemas.UserPatch),
+            ),
+        },
+        "/api/users/{username}/tokens": {
+            "parameters": [username],
+            "get": _operation(
+                "listUserTokens",
+                "users",
+                "A user's API tokens (never their secrets), newest first",
+                {"200": _json(schemas.TokenList, "The user's tokens"), **_errors(404, 503)},
+            ),
+        },
+        "/api/users/{username}/tokens/{token_id}": {
+            "parameters": [username, token_id],
+            "delete": _operation(
+                "revokeUserToken",
+                "users",
+                "Revoke one of a user's tokens",
+                {"204": {"description": "Revoked"}, **_errors(404, 503)},
             ),
         },
         "/api/audit": {

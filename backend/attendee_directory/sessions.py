@@ -7,13 +7,14 @@ SameSite=Lax, Secure when the page came over HTTPS, and lives as long as the ses
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from . import accounts, passwords, signin_throttle
+from . import accounts, audit_log, passwords, signin_throttle
 from .auth import (
     SESSION_COOKIE,
     check_same_site,
     clear_cookie,
     client_address,
     principal,
+    revocation,
     secure_request,
     unauthenticated,
 )
@@ -51,24 +52,34 @@ def sign_in() -> Response:
     settings = current_app.config["SETTINGS"]
     database = get_db()
     key = accounts.username_key(body.username)
-    keys = signin_throttle.keys_for(settings, key, client_address(settings.forwarded_hops))
-    wait = signin_throttle.locked_for(database, keys)
-    if wait > 0:
+    address = client_address(settings.forwarded_hops)
+    attempt = signin_throttle.begin(
+        database, signin_throttle.keys_for(database, settings, key, address), settings
+    )
+    if attempt.wait > 0:
+        _audit_signin(database, key, "signin.locked", address, attempt.locked_now)
         raise ApiError(
             429,
             "too_many_attempts",
             "too many failed sign-ins; wait before trying again",
-            headers={"Retry-After": signin_throttle.retry_after(wait)},
+            headers={"Retry-After": signin_throttle.retry_after(attempt.wait)},
         )
-    signin_throttle.count_attempt(database, keys, settings)
     user = accounts.find_user(database, body.username)
     matched, rehash = passwords.verify(user["password_hash"] if user else None, body.password)
     if not matched or user is None or user["disabled"]:
+        locked = signin_throttle.failed(database, attempt, settings)
+        _audit_signin(database, key, "signin.failure", address, locked)
         raise unauthenticated("invalid_credentials", "the username or password is wrong")
-    signin_throttle.succeeded(database, keys)
     if rehash:
         accounts.set_password_hash(database, user, rehash)
-    secret, session = accounts.open_session(database, user, settings.session_lifetime_seconds)
+        user = {**user, "password_hash": rehash}
+    try:
+        secret, session = accounts.open_session(database, user, settings.session_lifetime_seconds)
+    except accounts.CredentialsChanged:
+        _audit_signin(database, key, "signin.failure", address, [])
+        raise unauthenticated("invalid_credentials", "the username or password is wrong") from None
+    signin_throttle.succeeded(database, attempt, key, address)
+    _audit_signin(database, key, "signin.success", address, [])
     response = _answer(user, "session", session["csrf_token"], session["expires_at"])
     response.set_cookie(
         SESSION_COOKIE,
@@ -80,6 +91,23 @@ def sign_in() -> Response:
         samesite="Lax",
     )
     return response
+
+
+def _audit_signin(
+    database, username_key: str, action: str, address: str, locked: list[str]
+) -> None:
+    """Audit a sign-in attempt: who was tried, from where (never the password), and a
+    `signin.locked` entry for the locks it set. Attempts refused while locked are not entered
+    one by one (an attacker would fill the trail)."""
+    target = ("user", username_key)
+    where = {"address": {"to": address}}
+    if action != "signin.locked":
+        audit_log.record(database, username_key, "session", action, target, where)
+    if locked:
+        # pair: this account from this address; address; account: from unknown addresses.
+        kinds = sorted(key.partition(":")[0] for key in locked)
+        changes = {**where, "locked": {"to": kinds}}
+        audit_log.record(database, username_key, "session", "signin.locked", target, changes)
 
 
 @bp.get("")
@@ -98,5 +126,6 @@ def sign_out() -> Response:
     who = principal()
     if who is not None and who.via == "session":
         check_same_site()  # a cross-site page cannot sign the user out either
-        accounts.end_session(get_db(), who.credential)
+        with revocation():
+            accounts.end_session(get_db(), who.credential)
     return clear_cookie(Response(status=204))

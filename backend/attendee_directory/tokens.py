@@ -1,13 +1,14 @@
 """API tokens at /api/tokens: a signed-in user creates, lists and revokes their own.
 
 A token is shown once, when created; the database keeps only its digest (auth.py). It acts with
-its owner's role (and follows role changes); disabling the owner suspends it.
+its owner's role (and follows role changes); disabling the owner or setting their password ends
+it for good. Admins list and revoke any user's tokens at /api/users/<name>/tokens (users.py).
 """
 
 from flask import Blueprint, Response, current_app, jsonify
 
 from . import accounts
-from .auth import VIEWER, actor, require
+from .auth import VIEWER, actor, require, revocation
 from .db import get_db
 from .errors import ApiError
 from .requests_json import validated
@@ -22,7 +23,10 @@ def create_token() -> tuple:
     """Create a token for the signed-in user: 201 with the secret, shown this once."""
     body = validated(TokenIn)
     days = min(body.days, current_app.config["SETTINGS"].token_max_days)
-    secret, token = accounts.create_token(get_db(), actor().user_id, body.name, days)
+    who = actor()
+    database = get_db()
+    secret, token = accounts.create_token(database, who.user_id, body.name, days, who.user_version)
+    accounts.audit_token(database, "token.create", token, (who.username, who.via))
     return jsonify(token=secret, **accounts.token_json(token)), 201
 
 
@@ -37,6 +41,11 @@ def list_tokens() -> Response:
 @require(VIEWER)
 def revoke_token(token_id: str) -> tuple[str, int]:
     """Revoke one of the signed-in user's tokens: 204, or 404 if they have none with that id."""
-    if not accounts.revoke_token(get_db(), actor().user_id, token_id):
-        raise ApiError(404, "token_not_found", "you have no token with this id")
+    who = actor()
+    database = get_db()
+    with revocation():
+        token = accounts.revoke_token(database, who.user_id, token_id)
+        if token is None:
+            raise ApiError(404, "token_not_found", "you have no token with this id")
+    accounts.audit_token(database, "token.revoke", token, (who.username, who.via))
     return "", 204

@@ -1,12 +1,13 @@
-"""User management at /api/users, for admins: list, create, read, and change role, access or
-password. The command line does the same (`python -m attendee_directory users`)."""
+"""User management at /api/users, for admins: list, create, read, change role, access or
+password, and list or revoke a user's API tokens. The command line does the same
+(`python -m attendee_directory users`)."""
 
 import math
 
 from flask import Blueprint, Response, jsonify
 
 from . import accounts
-from .auth import ADMIN, actor, require
+from .auth import ADMIN, actor, require, revocation
 from .db import get_db
 from .errors import ApiError
 from .requests_json import validated, validated_query
@@ -62,5 +63,28 @@ def update_user(username: str) -> Response:
     changes = validated(UserPatch).model_dump(exclude_unset=True)
     if not changes:
         raise ApiError(422, "validation_failed", "send at least one field to change")
-    user = accounts.update_user(get_db(), username, changes, _actor())
+    with revocation(exclusive=False):  # admins only: no bound needed
+        user = accounts.update_user(get_db(), username, changes, _actor())
     return jsonify(accounts.to_json(user))
+
+
+@bp.get("/<username>/tokens")
+@require(ADMIN)
+def list_user_tokens(username: str) -> Response:
+    """A user's API tokens (never their secrets), newest first."""
+    user_id, _ = accounts.user_id_of(get_db(), username)
+    return jsonify(items=accounts.list_tokens(get_db(), user_id))
+
+
+@bp.delete("/<username>/tokens/<token_id>")
+@require(ADMIN)
+def revoke_user_token(username: str, token_id: str) -> tuple[str, int]:
+    """Revoke one of a user's tokens: 204, or 404 if they have none with that id."""
+    database = get_db()
+    user_id, _ = accounts.user_id_of(database, username)
+    with revocation(exclusive=False):
+        token = accounts.revoke_token(database, user_id, token_id)
+        if token is None:
+            raise ApiError(404, "token_not_found", f"{username!r} has no token with this id")
+    accounts.audit_token(database, "token.revoke", token, _actor())
+    return "", 204

@@ -1,6 +1,8 @@
 """Signing in to a running stack over HTTP, as a browser (session cookie + CSRF token) or as a
 script (an API token): for the tests, the benchmark and the generators."""
 
+import time
+
 import requests
 
 ADMIN = "admin"
@@ -38,8 +40,19 @@ def api_token(
     with browser_session(base_url, username, password, verify) as session:
         created = session.post(f"{base_url}/api/tokens", json={"name": name, "days": 1}, timeout=10)
         created.raise_for_status()
-        session.delete(f"{base_url}/api/session", timeout=10).raise_for_status()
+        end_session(session, base_url)
     return created.json()["token"]
+
+
+def end_session(session: requests.Session, base_url: str, attempts: int = 5) -> None:
+    """Sign SESSION out, again after Retry-After while the replica is busy with another
+    revocation (429 revocation_busy)."""
+    for _ in range(attempts):
+        answer = session.delete(f"{base_url}/api/session", timeout=10)
+        if answer.status_code != 429:
+            break
+        time.sleep(float(answer.headers.get("Retry-After", "1")))
+    answer.raise_for_status()
 
 
 def token_session(token: str, verify: str | bool = True) -> requests.Session:

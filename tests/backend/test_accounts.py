@@ -264,7 +264,8 @@ def test_failed_sign_ins_are_throttled_with_growing_delays(app, make_app, anonym
         locked = client.post("/api/session", json={"username": name, "password": PASSWORD})
         assert locked.status_code == 429, name
     victim_locks = [took for name, took in locks if name == "victim"]
-    assert len(victim_locks) >= 2 and victim_locks[1] > victim_locks[0] * 1.5, locks
+    # The last lock against the first: each is its delay plus one password check (noisy).
+    assert len(victim_locks) >= 2 and victim_locks[-1] > victim_locks[0] * 1.5, locks
     assert (
         client.post(
             "/api/session", json={"username": "bystander", "password": PASSWORD}

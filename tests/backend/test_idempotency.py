@@ -6,13 +6,20 @@ from datetime import UTC, datetime
 
 import pytest
 
-from attendee_directory import idempotency
+from attendee_directory import accounts, idempotency
 from attendee_directory.collection_names import ATTENDEES
 from attendee_directory.config import ConfigError, Settings
 from attendee_directory.db import get_db
 from attendee_directory.idempotency import IDEMPOTENCY_KEYS
 
 KEY = "3f1c9a2e-7b4d-4e8a-9c61-0d5b2f8e4a17"
+
+
+def admins_key(database) -> str:
+    """KEY as stored for the first admin, whose token the test client sends."""
+    admin = accounts.find_user(database, "admin")
+    assert admin is not None
+    return idempotency.scoped(str(admin["_id"]), KEY)
 
 
 def post(client, body: dict, key: str = KEY):
@@ -115,7 +122,8 @@ def test_an_expired_key_is_forgotten_and_swept(make_app, attendee_body):
     assert reused.status_code == 201
     assert "Idempotent-Replayed" not in reused.headers
     with app.app_context():
-        keys = {record["_id"] for record in get_db()[IDEMPOTENCY_KEYS].find()}
+        # Stored as "<user id>:<key>" (keys are scoped to the user who sends them).
+        keys = {record["_id"].partition(":")[2] for record in get_db()[IDEMPOTENCY_KEYS].find()}
     assert keys == {KEY}  # "another-key" expired and was deleted; KEY holds the new request
 
 
@@ -123,7 +131,10 @@ def test_a_reserved_key_without_an_outcome_is_completed_by_the_retry(app, client
     """The process died after reserving the key: the retry creates the attendee exactly once."""
     fields = attendee_body()
     with app.app_context():
-        reserved = idempotency.reserve(get_db(), KEY, idempotency.fingerprint(fields), 3600)
+        database = get_db()
+        reserved = idempotency.reserve(
+            database, admins_key(database), idempotency.fingerprint(fields), 3600
+        )
     response = post(client, fields)
     assert response.status_code == 201
     assert response.get_json()["id"] == str(reserved.attendee_id)
@@ -138,7 +149,9 @@ def test_a_create_whose_outcome_was_never_recorded_is_replayed(app, client, atte
     fields = attendee_body()
     with app.app_context():
         database = get_db()
-        reserved = idempotency.reserve(database, KEY, idempotency.fingerprint(fields), 3600)
+        reserved = idempotency.reserve(
+            database, admins_key(database), idempotency.fingerprint(fields), 3600
+        )
         now = datetime.now(UTC)
         database[ATTENDEES].insert_one(
             {
@@ -156,7 +169,7 @@ def test_a_create_whose_outcome_was_never_recorded_is_replayed(app, client, atte
     assert response.headers["Idempotent-Replayed"] == "true"
     assert stored_with_email(app, fields["email"]) == 1
     with app.app_context():
-        record = get_db()[IDEMPOTENCY_KEYS].find_one({"_id": KEY})
+        record = get_db()[IDEMPOTENCY_KEYS].find_one({"_id": admins_key(get_db())})
     assert record["outcome"]["status"] == 201
 
 

@@ -80,9 +80,21 @@ async function submitSignIn(event) {
   }
 }
 
-async function signOut() {
+/** End the session; once more after a second if the replica was waiting out another
+ * revocation (429 revocation_busy), so that the session really ends. */
+async function endSession() {
   try {
     await api("DELETE", "/api/session");
+  } catch (error) {
+    if (error.code !== "revocation_busy") throw error;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await api("DELETE", "/api/session");
+  }
+}
+
+async function signOut() {
+  try {
+    await endSession();
   } finally {
     for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
     showSignIn(afterSignIn);
