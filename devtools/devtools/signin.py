@@ -4,6 +4,7 @@ script (an API token): for the tests, the benchmark and the generators."""
 import time
 
 import requests
+from requests.adapters import HTTPAdapter
 
 ADMIN = "admin"
 
@@ -59,4 +60,26 @@ def token_session(token: str, verify: str | bool = True) -> requests.Session:
     """A requests session that sends TOKEN as its bearer credential on every request."""
     session = _session(verify)
     session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+class _FromAddress(HTTPAdapter):
+    """Connects from one source address."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        """Bind every connection to the address."""
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def session_from(address: str, verify: str | bool = True) -> requests.Session:
+    """A requests session whose connections come from ADDRESS (a loopback address such as
+    127.0.3.7: nginx then counts its per-address limits apart, as for another client)."""
+    session = _session(verify)
+    for scheme in ("http://", "https://"):
+        session.mount(scheme, _FromAddress(address))
     return session
