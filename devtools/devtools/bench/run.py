@@ -27,6 +27,7 @@ from . import (
     growth,
     growth_report,
     machine,
+    revocations,
     servers,
     servers_report,
 )
@@ -80,6 +81,7 @@ PARTS: dict[str, Measurable] = {
     "servers": Part(servers.measure, servers_report.render),
     "growth": Part(growth.measure, growth_report.render),
     "containers": Part(measure_containers, render_containers),
+    "revocations": Part(revocations.measure, revocations.render),
 }
 QUICK_PARTS = ["growth", "containers"]
 # Parts that need a Docker engine: left out, with the reason printed, when none answers and the

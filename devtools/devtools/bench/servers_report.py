@@ -470,8 +470,9 @@ def auth_section(results: ServersResults) -> list[str]:
         f"browser's session cookie, against the same stack with the sign-in check taken out "
         f"(`devtools/devtools/bench/unchecked.py`, the benchmark's baseline only), all running, "
         f"measured in turns through nginx at {results.top} connections. A replica trusts a "
-        "credential it has read for `CREDENTIAL_CACHE_SECONDS` (0.5 s; whatever revokes one "
-        'answers only once every replica has let go of it); the "no cache" rows set it to 0, '
+        "credential it has read for `CREDENTIAL_CACHE_SECONDS` (0.5 s) while it has read the "
+        "revocation generation within 0.1 s (one tiny read per 50 ms per worker process under "
+        'load); the "no cache" rows set it to 0, '
         "one indexed read by `_id` per request. With the shipped cache the check takes at most "
         f"{share(worst[0])} of the throughput ({worst[1]}, {worst[2]}); a negative share is noise.",
         "",
