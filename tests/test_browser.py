@@ -655,6 +655,8 @@ def test_an_admin_revokes_another_users_token_in_the_users_panel(browser, stack,
     record_writes(browser)
     click_when_shown(browser, f'{row} button[data-action="revoke"]', "no Revoke button")
     wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, row), "the row stayed")
+    focused = "return document.activeElement.closest('dialog')?.id"
+    wait(browser, lambda d: d.execute_script(focused) == "users-dialog", "focus left the panel")
     path = f"/api/users/browser-viewer/tokens/{token_id}"
     assert set(written(browser)) == {("DELETE", path, None)}
     refused = requests.get(f"{stack.url}/api/attendees", headers=bearer(secret), timeout=10)

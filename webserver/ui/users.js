@@ -89,6 +89,12 @@ async function revokeClicked(event, banner) {
     }
   }
   await loadTokens(slot, banner);
+  // The button that had the focus is gone: keep it in the panel, for keyboard users.
+  const next =
+    slot.querySelector('button[data-action="revoke"]') ??
+    slot.closest("li")?.querySelector('button[data-action="tokens"]') ??
+    slot.closest("dialog").querySelector("[data-close]");
+  next.focus();
 }
 
 /** One user of the Users panel: name, role, access, and a button that shows their tokens. */
