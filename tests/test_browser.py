@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from devtools import chromium
 from devtools.paths import ARTIFACTS
 from devtools.processes import free_port
-from devtools.signin import ADMIN
+from devtools.signin import ADMIN, api_token
 from tests.tls import ca_file, tls_dir
 
 pytestmark = pytest.mark.browser
@@ -53,6 +53,22 @@ def text_of(driver, css: str) -> str:
     """The visible text of the first element matching CSS, or '' if there is none."""
     found = driver.find_elements(By.CSS_SELECTOR, css)
     return found[0].text if found else ""
+
+
+def click_when_shown(driver, css: str, message: str) -> None:
+    """Wait until an enabled element matching CSS is shown and click it in the same step (a
+    script's click on the element it just found), so that a re-render cannot make it stale."""
+    wait(
+        driver,
+        lambda d: d.execute_script(
+            """const node = document.querySelector(arguments[0]);
+               if (!node || node.disabled || !node.checkVisibility()) return false;
+               node.click();
+               return true;""",
+            css,
+        ),
+        message,
+    )
 
 
 def open_ui(driver, url: str) -> None:
@@ -244,7 +260,7 @@ def test_add_find_edit_and_delete_an_attendee(browser, stack):
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".replica.is-last"), "no highlight")
 
     # A click on the row opens the details: every field, the id and both timestamps.
-    browser.find_element(By.CSS_SELECTOR, "#rows tr.row td.col-name").click()
+    click_when_shown(browser, "#rows tr.row td.col-name", "no row to open")
     wait_open(browser, "details-dialog")
     details = browser.find_element(By.ID, "details-list").text
     for label in ("Full name", "Email", "Gender", "University", "Major", "Created", "Updated"):
@@ -269,7 +285,7 @@ def test_add_find_edit_and_delete_an_attendee(browser, stack):
     assert re.fullmatch(r"/api/attendees/[0-9a-f]{24}", path)
 
     # Delete, with the confirmation in the page.
-    browser.find_element(By.CSS_SELECTOR, "#rows tr.row button[data-action='delete']").click()
+    click_when_shown(browser, "#rows tr.row button[data-action='delete']", "no Delete button")
     wait_open(browser, "delete-dialog")
     wait(
         browser,
@@ -391,7 +407,7 @@ def test_an_edit_overtaken_by_another_write_is_refused_and_shows_the_current_val
     search(browser, token, enter=True)
     row = f"#rows tr[data-id='{created.json()['id']}']"
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, row), "the attendee is not listed")
-    browser.find_element(By.CSS_SELECTOR, f"{row} button[data-action='edit']").click()
+    click_when_shown(browser, f"{row} button[data-action='edit']", "no Edit button")
     wait_open(browser, "form-dialog")
 
     # Someone else saves a change while the form is open.
@@ -503,7 +519,7 @@ def test_a_delete_overtaken_by_an_edit_is_refused_and_shows_the_record_as_it_is(
     search(browser, token, enter=True)
     row = f"#rows tr[data-id='{created['id']}']"
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, row), "the attendee is not listed")
-    browser.find_element(By.CSS_SELECTOR, f"{row} button[data-action='delete']").click()
+    click_when_shown(browser, f"{row} button[data-action='delete']", "no Delete button")
     wait_open(browser, "delete-dialog")
 
     new_email = f"moved-{token}@example.test"
@@ -581,6 +597,106 @@ def test_a_viewer_sees_no_write_controls_and_an_editor_adds(browser, stack, peop
     wait(browser, lambda d: any(r["Email"] == email for r in row_cells(d)), "the add is not listed")
     sign_out(browser)
     chromium.sign_in(browser, stack.url + "/", ADMIN, stack.admin_password())
+
+
+def show_tokens_of(driver, username: str) -> None:
+    """In the open Users panel, show USERNAME's tokens: click their Tokens button once their
+    entry is listed, else Next while the panel is not loading (the list is paged by name)."""
+    wait(
+        driver,
+        lambda d: d.execute_script(
+            """const list = document.getElementById('users-list');
+               if (list.hasAttribute('aria-busy')) return false;
+               const entry = [...list.querySelectorAll('li.user-entry')]
+                 .find((li) => li.dataset.username === arguments[0]);
+               const next = document.getElementById('users-next');
+               if (!entry) { if (!next.disabled) next.click(); return false; }
+               entry.querySelector('button[data-action="tokens"]').click();
+               return true;""",
+            username,
+        ),
+        f"{username} is not in the Users panel",
+    )
+
+
+def token_of(base_url: str, username: str, password: str) -> tuple[str, str, str]:
+    """A new API token of USERNAME's, made through the API: (its secret, id and name)."""
+    name = f"browser-{uuid.uuid4().hex[:8]}"
+    secret = api_token(base_url, username, password, name=name)
+    mine = requests.get(f"{base_url}/api/tokens", headers=bearer(secret), timeout=10)
+    assert mine.status_code == 200, mine.text
+    token_id = next(token["id"] for token in mine.json()["items"] if token["name"] == name)
+    return secret, token_id, name
+
+
+def bearer(secret: str) -> dict:
+    """The Authorization header that sends an API token."""
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_an_admin_revokes_another_users_token_in_the_users_panel(browser, stack, http, people):
+    """As admin: the Users panel lists the viewer with role and access; their token (made
+    through the API) is listed with its times; Revoke sends one DELETE, the row goes, and the
+    API refuses the token from then on (401)."""
+    secret, token_id, name = token_of(stack.url, "browser-viewer", VIEWER_PASSWORD)
+    assert http.get(f"{stack.url}/api/attendees", headers=bearer(secret)).status_code == 200
+    open_ui(browser, stack.url + "/")
+    click_when_shown(browser, "#users-button", "no Users button for the admin")
+    wait_open(browser, "users-dialog")
+    show_tokens_of(browser, "browser-viewer")
+    entry = 'li.user-entry[data-username="browser-viewer"]'
+    row = f'{entry} tr[data-token-id="{token_id}"]'
+    wait(browser, lambda d: text_of(d, f"{row} .token-name") == name, "the token is not listed")
+    assert text_of(browser, f"{entry} .pill") == "viewer"
+    assert not browser.find_elements(By.CSS_SELECTOR, f"{entry} .pill-disabled")
+    times = browser.find_elements(By.CSS_SELECTOR, f"{row} time")
+    assert [t.get_attribute("datetime") != "" for t in times] == [True, True]
+
+    record_writes(browser)
+    click_when_shown(browser, f'{row} button[data-action="revoke"]', "no Revoke button")
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, row), "the row stayed")
+    focused = "return document.activeElement.closest('dialog')?.id"
+    wait(browser, lambda d: d.execute_script(focused) == "users-dialog", "focus left the panel")
+    path = f"/api/users/browser-viewer/tokens/{token_id}"
+    assert set(written(browser)) == {("DELETE", path, None)}
+    refused = requests.get(f"{stack.url}/api/attendees", headers=bearer(secret), timeout=10)
+    assert refused.status_code == 401, refused.text
+    listed = http.get(f"{stack.url}/api/users/browser-viewer/tokens").json()["items"]
+    assert token_id not in {token["id"] for token in listed}
+    click_when_shown(browser, "#users-dialog .dialog-actions [data-close]", "no Close button")
+    wait_closed(browser, "users-dialog")
+    # Nothing of it lingers (the dialog's close event, which clears it, comes as its own task).
+    wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, "#users-list li"), "lingers")
+    assert_no_csp_violation(browser)
+
+
+def test_a_viewer_has_no_users_panel_and_revokes_their_own_token(browser, stack, people):
+    """As a viewer: no Users button, and its click (by script) opens nothing; My API tokens
+    lists the viewer's own token, Revoke removes it, and the API refuses it (401)."""
+    secret, token_id, name = token_of(stack.url, "browser-viewer", VIEWER_PASSWORD)
+    open_ui(browser, stack.url + "/")
+    sign_out(browser)
+    chromium.sign_in(browser, stack.url + "/", "browser-viewer", VIEWER_PASSWORD)
+    try:
+        open_ui(browser, stack.url + "/")
+        assert not browser.find_element(By.ID, "users-button").is_displayed()
+        browser.execute_script("document.getElementById('users-button').click()")
+        assert not is_open(browser, "users-dialog")
+        click_when_shown(browser, "#tokens-button", "no API tokens button for the viewer")
+        wait_open(browser, "tokens-dialog")
+        row = f'#my-tokens tr[data-token-id="{token_id}"]'
+        wait(browser, lambda d: text_of(d, f"{row} .token-name") == name, "token not listed")
+        click_when_shown(browser, f'{row} button[data-action="revoke"]', "no Revoke button")
+        wait(browser, lambda d: not d.find_elements(By.CSS_SELECTOR, row), "the row stayed")
+        refused = requests.get(f"{stack.url}/api/attendees", headers=bearer(secret), timeout=10)
+        assert refused.status_code == 401, refused.text
+        click_when_shown(browser, "#tokens-dialog .dialog-actions [data-close]", "no Close")
+        wait_closed(browser, "tokens-dialog")
+        assert_no_csp_violation(browser)
+    finally:
+        open_ui(browser, stack.url + "/")  # a fresh page: no dialog left open over the header
+        sign_out(browser)
+        chromium.sign_in(browser, stack.url + "/", ADMIN, stack.admin_password())
 
 
 def test_an_expired_session_asks_again_and_keeps_the_typed_form(browser, stack, http):

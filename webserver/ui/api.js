@@ -3,7 +3,7 @@
 
 import { $, setTone } from "./dom.js";
 import { ApiError } from "./errors.js";
-import { RECENT_CALLS, state } from "./state.js";
+import { MAX_RETRY_AFTER_S, RECENT_CALLS, state } from "./state.js";
 
 const servedByListeners = [];
 const signedOutListeners = [];
@@ -61,9 +61,29 @@ export async function api(method, path, { body, signal, headers = {} } = {}) {
       data?.message || fallback,
       data?.fields,
       response.headers.get("X-Request-ID"),
+      retryAfterSeconds(response.headers.get("Retry-After")),
     );
   }
   return data;
+}
+
+/** Retry-After in whole seconds (the API sends delay-seconds, never a date); 0 if absent. */
+function retryAfterSeconds(header) {
+  const seconds = Number.parseInt(header || "", 10);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : 0;
+}
+
+/** DELETE PATH, which ends a credential (a session or a token); once more after Retry-After if
+ * the replica was waiting out another revocation (429 revocation_busy), so that it really ends. */
+export async function revoke(path) {
+  try {
+    return await api("DELETE", path);
+  } catch (error) {
+    if (error.code !== "revocation_busy") throw error;
+    const seconds = Math.min(error.retryAfter || 1, MAX_RETRY_AFTER_S);
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    return api("DELETE", path);
+  }
 }
 
 /** Show which replica (X-Served-By) and which upstream address (X-Upstream-Addr) answered. */

@@ -24,6 +24,7 @@ import {
 import { refreshReplicas, renderRecentCalls, renderReplicas } from "./replicas.js";
 import { loadSession, showSignIn, wireSession } from "./session.js";
 import { FIELDS, readUrlState, REPLICA_POLL_MS, SEARCH_DELAY_MS, state } from "./state.js";
+import { accountChanged, wireUsers } from "./users.js";
 
 function wire() {
   const search = $("search");
@@ -125,16 +126,23 @@ function wire() {
   });
 }
 
+// After a sign-in (the first, or one after the session ended) the list is loaded again; an
+// open form keeps what was typed, to be sent again; an open users or tokens panel shows what
+// the new user may see.
+function afterSignIn() {
+  accountChanged();
+  loadList();
+}
+
 readUrlState();
 renderChoices();
 wire();
-// After a sign-in (the first, or one after the session ended) the list is loaded again; an
-// open form keeps what was typed, to be sent again.
-wireSession(() => loadList());
+wireUsers();
+wireSession(afterSignIn);
 renderSortState();
 // Who is signed in first; then the list (or the sign-in dialog), then the split, so that the
 // panel already counts this page's first call.
 loadSession()
-  .then((signed) => (signed ? loadList() : showSignIn(() => loadList())))
-  .catch(() => showSignIn(() => loadList()))
+  .then((signed) => (signed ? loadList() : showSignIn(afterSignIn)))
+  .catch(() => showSignIn(afterSignIn))
   .finally(refreshReplicas);

@@ -1,7 +1,7 @@
 // Signing in and out: the sign-in dialog, the account in the header, and what the role allows
 // (a viewer's page has no add, edit or delete controls: body[data-role] in styles/page.css).
 
-import { api, onSignedOut } from "./api.js";
+import { api, onSignedOut, revoke } from "./api.js";
 import { $, hideBanner, showBanner } from "./dom.js";
 import { state } from "./state.js";
 
@@ -80,21 +80,9 @@ async function submitSignIn(event) {
   }
 }
 
-/** End the session; once more after a second if the replica was waiting out another
- * revocation (429 revocation_busy), so that the session really ends. */
-async function endSession() {
-  try {
-    await api("DELETE", "/api/session");
-  } catch (error) {
-    if (error.code !== "revocation_busy") throw error;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    await api("DELETE", "/api/session");
-  }
-}
-
 async function signOut() {
   try {
-    await endSession();
+    await revoke("/api/session");
   } finally {
     for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close();
     showSignIn(afterSignIn);

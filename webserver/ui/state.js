@@ -17,6 +17,8 @@ export const SEARCH_DELAY_MS = 300;
 export const REPLICA_POLL_MS = 2500;
 export const RECENT_CALLS = 5;
 export const TOAST_MS = 4000;
+export const MAX_RETRY_AFTER_S = 5; // a revocation waits at most this long before its one retry
+export const USERS_PER_PAGE = 50; // the Users panel's page (the API allows up to 100)
 export const TONES = 8; // .tone-0 ... .tone-7 in styles/dialogs.css
 
 // The one list of sort fields (the API's ListQuery.sort) and page sizes: the page's <select>s
