@@ -6,6 +6,9 @@ its access line. One wrapper does all of it, reading the environ, the status lin
 as they pass: a Flask hook per task cost a hook dispatch, the request proxy and Werkzeug's
 header machinery each, which together came to as much as the tasks themselves
 (docs/benchmarks.md compares this path with a one-view Flask app on the same server).
+
+It also makes the request's ids current for every record logged while it runs
+(request_log.RequestIds).
 """
 
 import time
@@ -14,6 +17,7 @@ from flask import Flask
 
 from .metrics import METRICS_PATH
 from .replicas import SERVED_BY_HEADER
+from .request_log import RequestIds
 
 
 class RequestPath:
@@ -32,6 +36,14 @@ class RequestPath:
         if self.metrics is not None and environ.get("PATH_INFO") == METRICS_PATH:
             if method in ("GET", "HEAD"):
                 return self.metrics.serve(environ, start_response)
+        ids = RequestIds.begin(environ)
+        try:
+            return self.serve(environ, start_response, method)
+        finally:
+            RequestIds.end(ids)
+
+    def serve(self, environ: dict, start_response, method: str):
+        """Run the app for one request and account for it."""
         answer = ["500", ""]  # the status code and the Content-Length, once answered
 
         def respond(status: str, headers: list, exc_info=None):

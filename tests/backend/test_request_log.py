@@ -40,7 +40,7 @@ def test_access_line_names_request_status_and_ids(client, written):
     [line] = access_lines(written)
     assert line.startswith('127.0.0.1 "GET /api/attendees?per_page=3 HTTP/1.1" 200 ')
     assert f" {len(response.data)} " in line
-    assert line.endswith("request_id=req-42 forwarded_for=203.0.113.9")
+    assert line.endswith("request_id=req-42 client_request_id=- forwarded_for=203.0.113.9")
 
 
 def test_errors_are_logged_with_their_status(client, written):
@@ -48,7 +48,7 @@ def test_errors_are_logged_with_their_status(client, written):
     assert client.get("/api/attendees/not-an-id").status_code == 404
     [line] = access_lines(written)
     assert '"GET /api/attendees/not-an-id HTTP/1.1" 404 ' in line
-    assert line.endswith("request_id=- forwarded_for=-")
+    assert line.endswith("request_id=- client_request_id=- forwarded_for=-")
 
 
 @pytest.mark.parametrize("hostile", ['x" 200 0 request_id=forged', "a\nFAKE LINE", "b c"])
@@ -60,7 +60,7 @@ def test_header_values_cannot_forge_a_log_line(client, written, hostile):
         assert "\n" not in line
         assert line.count('"') == 2
         tokens = line.split(" ")
-        assert [t for t in tokens if t.startswith("request_id=")] == [tokens[-2]]
+        assert [t for t in tokens if t.startswith("request_id=")] == [tokens[-3]]
 
 
 def test_access_log_can_be_turned_off(make_app, written):
@@ -100,4 +100,4 @@ def test_json_access_lines_have_the_records_keys_and_the_fields(make_app, writte
     assert (line["level"], line["logger"]) == ("INFO", ACCESS_LOGGER)
     assert (line["method"], line["target"], line["status"]) == ("GET", "/api/whoami?x=1", 200)
     assert line["request_id"] == "json-1" and line["forwarded_for"] == "-"
-    assert line["message"].endswith("request_id=json-1 forwarded_for=-")
+    assert line["message"].endswith("request_id=json-1 client_request_id=- forwarded_for=-")
