@@ -142,7 +142,7 @@ class Settings(_Environment):
     # requests that carry it in X-Front-Door-Secret, which nginx adds (request_path.py), so a
     # local client can neither skip nginx's limits nor forge X-Forwarded-For. Unset: the replica
     # answers anyone who reaches it (compose, Swarm, Kubernetes: internal networks only).
-    front_door_secret: SecretStr | None = Field(None, min_length=16)
+    front_door_secret: SecretStr | None = None
 
     def first_admin(self) -> tuple[str, str] | None:
         """The admin to create on first start: (ADMIN_USERNAME, ADMIN_PASSWORD), if one is set."""
