@@ -82,17 +82,10 @@ else
       "or put your own tls.crt and tls.key in $dir" >&2
     exit 1
   }
-  if [ ! -s "$dir/ca.key" ]; then
-    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
-      -days 3650 -subj "/CN=VDT 2023 local CA $(hostname)" \
-      -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
-      -addext "keyUsage=critical,keyCertSign,cRLSign" \
-      -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
-    chmod 600 "$dir/ca.key"
-    chmod 644 "$dir/ca.crt"
-    echo "make-secrets: created $dir/ca.crt and $dir/ca.key (a certificate authority of your own)"
-  fi
+  # Each name as a subjectAltName entry (san) and as a name constraint of the CA (permitted):
+  # an IPv4 address is a /32 and an IPv6 address a /128 there.
   san=""
+  permitted=""
   for name in $tls_names; do
     case $name in
       *[!0-9.]* | "") kind=DNS ;;
@@ -100,7 +93,57 @@ else
     esac
     case $name in *:*) kind=IP ;; esac
     san="${san:+$san,}$kind:$name"
+    case $kind:$name in
+      IP:*:*) subtree="IP:$name/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" ;;
+      IP:*) subtree="IP:$name/255.255.255.255" ;;
+      *) subtree="DNS:$name" ;;
+    esac
+    permitted="${permitted:+$permitted,}permitted;$subtree"
   done
+  if [ ! -s "$dir/ca.key" ]; then
+    # Name constraints: the CA can sign for TLS_NAMES only, so its key (which lies unencrypted
+    # beside the other secrets) cannot be used to impersonate any other site to whoever trusts
+    # it. Two years, not ten: long enough for a leaf's year and its renewal, short enough that a
+    # forgotten trust entry and a copied key stop mattering on their own.
+    openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
+      -days 730 -subj "/CN=VDT 2023 local CA $(hostname)" \
+      -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -addext "nameConstraints=critical,$permitted" \
+      -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+    chmod 600 "$dir/ca.key"
+    chmod 644 "$dir/ca.crt"
+    echo "make-secrets: created $dir/ca.crt and $dir/ca.key (a certificate authority of your own," \
+      "good for 2 years and only for: $tls_names)"
+  fi
+  # A kept CA must still cover TLS_NAMES, or clients would refuse the certificate it signs.
+  constraints=$(openssl x509 -in "$dir/ca.crt" -noout -ext nameConstraints 2>/dev/null || true)
+  if [ -n "$constraints" ]; then
+    for name in $tls_names; do
+      case $name in *:*) continue ;; esac # IPv6 is printed expanded: not compared here
+      case $constraints in
+        *"DNS:$name"[!.a-zA-Z0-9-]* | *"DNS:$name" | *"IP:$name/"*) ;;
+        *)
+          echo "make-secrets: $dir/ca.crt may sign only for the names it was made for, not $name;" \
+            "delete $dir/ca.crt and $dir/ca.key to make a CA for TLS_NAMES (and trust it anew)" >&2
+          exit 1
+          ;;
+      esac
+    done
+  else
+    echo "make-secrets: note: $dir/ca.crt has no name constraints (made by an older version):" \
+      "it can sign for any site. Delete $dir/ca.crt and $dir/ca.key to replace it." >&2
+  fi
+  # The leaf lives 365 days (at most 366 is what current browser policy and sslyze accept),
+  # and never past its CA.
+  ca_end=$(date -d "$(openssl x509 -in "$dir/ca.crt" -noout -enddate | cut -d= -f2)" +%s)
+  ca_days=$(((ca_end - $(date +%s)) / 86400))
+  if [ "$ca_days" -le 31 ]; then
+    echo "make-secrets: $dir/ca.crt expires in $ca_days days: delete $dir/ca.crt and" \
+      "$dir/ca.key to make a new CA (and trust the new one instead)" >&2
+    exit 1
+  fi
+  leaf_days=$((ca_days < 365 ? ca_days : 365))
   extensions=$(mktemp)
   trap 'rm -f "$extensions" "$dir/tls.csr"' EXIT
   printf '%s\n' "basicConstraints=critical,CA:FALSE" \
@@ -109,14 +152,16 @@ else
   first=$(printf '%s' "$tls_names" | cut -d' ' -f1)
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
     -subj "/CN=$first" -keyout "$dir/tls.key" -out "$dir/tls.csr" 2>/dev/null
-  # 397 days: the longest validity browsers accept for a server certificate.
   openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" \
-    -CAcreateserial -CAserial "$dir/ca.srl" -days 397 -sha256 -extfile "$extensions" \
+    -CAcreateserial -CAserial "$dir/ca.srl" -days "$leaf_days" -sha256 -extfile "$extensions" \
     -out "$dir/tls.crt" 2>/dev/null
   cat "$dir/ca.crt" >>"$dir/tls.crt"
   chmod 644 "$dir/tls.crt" "$dir/tls.key"
-  echo "make-secrets: created $dir/tls.crt and $dir/tls.key for: $tls_names"
-  echo "make-secrets: to trust them, trust $dir/ca.crt: curl --cacert $dir/ca.crt ...;" \
-    "system-wide on Debian: cp $dir/ca.crt /usr/local/share/ca-certificates/vdt2023-local-ca.crt" \
-    "&& update-ca-certificates; in a browser: import it as an authority (Settings > Certificates)"
+  echo "make-secrets: created $dir/tls.crt and $dir/tls.key for: $tls_names ($leaf_days days)"
+  echo "make-secrets: trusting $dir/ca.crt means: whoever holds $dir/ca.key can show you a" \
+    "certificate for $tls_names that you will accept without a warning. Trust it only where" \
+    "you need it, per tool: curl --cacert $dir/ca.crt ...; requests: REQUESTS_CA_BUNDLE=$dir/ca.crt;" \
+    "one browser profile: import it as an authority (Settings > Certificates). Avoid the" \
+    "system-wide store (every program of every user would trust it); undo any trust by" \
+    "removing the imported authority."
 fi

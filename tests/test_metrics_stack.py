@@ -17,7 +17,9 @@ def _whoami_counts(http, stack) -> dict[str, float]:
     """Each replica's own count of answered GET /api/whoami, read from its /metrics directly."""
     counts = {}
     for replica in stack.backends:
-        response = http.get(f"http://127.0.0.1:{replica.port}/metrics", timeout=5)
+        response = http.get(
+            f"http://127.0.0.1:{replica.port}/metrics", headers=stack.replica_headers, timeout=5
+        )
         assert response.status_code == 200
         counts[replica.name] = sum(
             sample.value

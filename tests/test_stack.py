@@ -1,13 +1,16 @@
 """The stack through the real nginx: balancing, failover, writes, limits, headers, JSON errors."""
 
 import collections
+import json
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
+from devtools.processes import wait_until
 from devtools.signin import ADMIN, browser_session, token_session
 from tests.stack_helpers import (
     REPLICAS,
@@ -139,24 +142,108 @@ def test_security_headers_on_every_response(stack, http, path):
     assert headers["Server"] == "nginx"  # server_tokens off: no version
 
 
-def test_request_id_is_generated_forwarded_and_logged(stack, http):
-    """nginx makes an X-Request-ID when none is sent, keeps a client's, and the backend logs it."""
+def _logged(path: Path, wanted: str, timeout: float = 10, written: str = "") -> list[str]:
+    """The lines of PATH that contain WANTED, polled until one of them also contains WRITTEN
+    (nginx writes its log once a second, the replicas every 0.1 s) or TIMEOUT passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = path.read_text() if path.exists() else ""
+        found = [line for line in text.splitlines() if wanted in line]
+        if any(written in line for line in found) or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def test_nginx_makes_every_request_id_and_keeps_a_clients_beside_it(stack, http):
+    """nginx always makes the X-Request-ID; a client's own id (if it looks like one) reaches the
+    replica as X-Client-Request-ID, and nginx's line, the replica's line and the audit entry
+    file the request under nginx's id with the client's beside it, marked as the client's."""
     generated = http.get(f"{stack.url}/api/whoami").headers["X-Request-ID"]
     assert len(generated) == 32
     mine = f"test-{time.time_ns()}"
-    assert (
-        http.get(f"{stack.url}/api/whoami", headers={"X-Request-ID": mine}).headers["X-Request-ID"]
-        == mine
-    )
+    body = {
+        "full_name": "Request Id",
+        "email": f"request-id-{time.time_ns()}@example.edu",
+        "year_of_birth": 2000,
+        "gender": "other",
+        "university": "PTIT",
+        "major": "Networking",
+    }
+    created = http.post(f"{stack.url}/api/attendees", json=body, headers={"X-Request-ID": mine})
+    assert created.status_code == 201, created.text
+    ours = created.headers["X-Request-ID"]
+    assert ours != mine and len(ours) == 32
+    history = http.get(f"{stack.url}{created.headers['Location']}/history").json()["items"]
+    assert (history[0]["request_id"], history[0]["client_request_id"]) == (ours, mine)
+    assert http.delete(f"{stack.url}{created.headers['Location']}").status_code == 204
+
     hostile = http.get(f"{stack.url}/api/whoami", headers={"X-Request-ID": 'a b"c'})
-    assert hostile.headers["X-Request-ID"] != 'a b"c'
-    deadline = time.monotonic() + 5
-    logs = ""
-    while mine not in logs and time.monotonic() < deadline:
-        logs = "".join(p.read_text() for p in stack.logs.glob("backend-*.log"))
+    assert hostile.headers["X-Request-ID"] not in ('a b"c', mine)
+    replica_lines = []
+    deadline = time.monotonic() + 10
+    while not replica_lines and time.monotonic() < deadline:
+        replica_lines = [
+            line
+            for log in stack.logs.glob("backend-*.log")
+            for line in log.read_text().splitlines()
+            if f"request_id={ours}" in line
+        ]
         time.sleep(0.1)
-    assert f"request_id={mine}" in logs
-    assert "forwarded_for=127.0.0.1" in logs
+    assert len(replica_lines) == 1, replica_lines
+    expected = f"request_id={ours} client_request_id={mine} forwarded_for=127.0.0.1"
+    assert expected in replica_lines[0], replica_lines
+    (nginx_line,) = _logged(stack.state_dir / "nginx" / "access.log", f"request_id={ours}")
+    assert nginx_line.endswith(f"request_id={ours} client_request_id={mine}")
+    (hostile_line,) = _logged(
+        stack.state_dir / "nginx" / "access.log", f"request_id={hostile.headers['X-Request-ID']}"
+    )
+    assert hostile_line.endswith("client_request_id=")  # not an id: not passed on at all
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_one_id_finds_a_request_down_the_database_down_path_in_every_tier(
+    tmp_path_factory, monkeypatch, log_format
+):
+    """The database stopped, one read through nginx: its id (nginx's X-Request-ID) is on the
+    replica's access line, on the replica's "database unavailable" warning (a logging record,
+    given the id by the request's context, not by hand) and on nginx's access line, in both
+    LOG_FORMATs."""
+    monkeypatch.setenv("LOG_FORMAT", log_format)
+    with new_stack(tmp_path_factory, f"db-down-{log_format}", replicas=1) as running:
+        token = admin_token(running)
+        running.running_database().stop()
+        # The replica's pooled connections find out first (its readiness says so), so that the
+        # request below meets the outage in the replica's usual second, not a dying socket's.
+        readyz = f"http://127.0.0.1:{running.backends[0].port}/readyz"
+        wait_until(
+            lambda: (
+                requests.get(readyz, headers=running.replica_headers, timeout=5).status_code == 503
+            ),
+            timeout=20,
+            what="the replica to notice the stopped database",
+        )
+        answer = requests.get(
+            f"{running.url}/api/attendees",
+            headers={"Authorization": f"Bearer {token}", "X-Request-ID": "client-42"},
+            timeout=10,
+        )
+        assert answer.status_code == 503, answer.text
+        request_id = answer.headers["X-Request-ID"]
+        replica = _logged(running.logs / "backend-1.log", request_id, written=".access")
+        nginx_line = _logged(running.state_dir / "nginx" / "access.log", request_id)
+    warnings = [line for line in replica if "database unavailable on GET /api/attendees" in line]
+    access = [line for line in replica if "attendee_directory.access" in line]
+    assert len(warnings) == 1 and len(access) == 1 and len(nginx_line) == 1, replica + nginx_line
+    if log_format == "json":
+        warning, line, front = (json.loads(x) for x in (warnings[0], access[0], nginx_line[0]))
+        assert warning["level"] == "WARNING" and line["status"] == 503 and front["status"] == 503
+        for record in (warning, line, front):
+            assert record["request_id"] == request_id, record
+            assert record["client_request_id"] == "client-42", record
+    else:
+        assert warnings[0].endswith(f"request_id={request_id} client_request_id=client-42")
+        assert f"request_id={request_id} client_request_id=client-42" in access[0]
+        assert " 503 " in nginx_line[0]
 
 
 def test_gzip_and_static_cache_headers(stack, http):

@@ -48,7 +48,9 @@ def test_a_frozen_replica_is_killed_and_restarted(supervised):
     assert took < budget, f"restarted after {took:.1f} s, budget {budget:.1f} s"
     assert supervisor.restarts == {"replica stuck": 1}
     url = f"http://127.0.0.1:{replica.port}/healthz"
-    wait_until(lambda: http_ok(url), timeout=30, what="the new replica")
+    wait_until(
+        lambda: http_ok(url, headers=stack.replica_headers), timeout=30, what="the new replica"
+    )
     assert not Path(f"/proc/{frozen}").exists() or "Z" in Path(f"/proc/{frozen}/stat").read_text()
 
 
@@ -61,8 +63,13 @@ def test_only_the_new_replica_answers_after_its_main_process_was_killed(supervis
     os.kill(old_main, signal.SIGKILL)
     wait_until(lambda: replica.process.pid != old_main, timeout=15, what="the restart")
     url = f"http://127.0.0.1:{replica.port}"
-    wait_until(lambda: http_ok(f"{url}/healthz"), timeout=30, what="the new replica")
+    wait_until(
+        lambda: http_ok(f"{url}/healthz", headers=stack.replica_headers),
+        timeout=30,
+        what="the new replica",
+    )
     with requests.Session() as http:
+        http.headers.update(stack.replica_headers)
         pids = {http.get(f"{url}/api/whoami", timeout=5).json()["pid"] for _ in range(20)}
     assert {_parent(pid) for pid in pids} == {replica.process.pid}
     assert supervisor.restarts == {"replica exited": 1}

@@ -11,7 +11,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from devtools.cluster import MANAGER_ADDRESS
 from devtools.local_stack.nginx import ensure_certificate
+
+# The CA's name constraints allow only what it was made for: the default names, and the cluster
+# suite's registry address (that suite signs a certificate for it with this CA).
+SESSION_TLS_NAMES = f"localhost 127.0.0.1 {MANAGER_ADDRESS}"
 
 
 @functools.cache
@@ -19,7 +24,7 @@ def tls_dir() -> Path:
     """The session's directory with ca.crt, ca.key, tls.crt and tls.key (removed at exit)."""
     directory = Path(tempfile.mkdtemp(prefix="vdt-tests-tls-"))
     atexit.register(shutil.rmtree, directory, True)
-    ensure_certificate(directory, quiet=True)
+    ensure_certificate(directory, quiet=True, names=SESSION_TLS_NAMES)
     return directory
 
 

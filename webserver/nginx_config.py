@@ -191,7 +191,7 @@ def _security_headers(indent: str, tls: bool) -> str:
         "X-Frame-Options DENY",
         "Referrer-Policy strict-origin-when-cross-origin",
         'Permissions-Policy "camera=(), microphone=(), geolocation=()"',
-        "X-Request-ID $req_id",
+        "X-Request-ID $request_id",
         "X-Upstream-Addr $upstream_addr",
         "Allow $allow_header",
     ]
@@ -349,12 +349,16 @@ def render(
     worker_processes: str = "auto",
     status_listen: str | None = None,
     log_format: str | None = None,
+    front_door_secret: str = "",
 ) -> str:
     """Fill the template; every placeholder must be given (Template.substitute raises if not).
 
     LISTEN is plain HTTP's address; with TLS, HTTPS serves the app and HTTP redirects to it.
-    HTTP2_DIRECTIVE: nginx is 1.25.1 or newer (`http2 on;`).
+    HTTP2_DIRECTIVE: nginx is 1.25.1 or newer (`http2 on;`). FRONT_DOOR_SECRET: what nginx
+    sends the replicas in X-Front-Door-Secret (the local run's; empty: nothing).
     """
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", front_door_secret):
+        raise FrontDoorError("the front door secret must be URL-safe base64 (token_urlsafe)")
     door = front_door or FrontDoor()
     https = tls is not None
     default_listen = _listen(listen, tls=False, http2_directive=http2_directive, default=True)
@@ -366,6 +370,7 @@ def render(
     return Template(TEMPLATE.read_text()).substitute(
         user_line=f"user {user};" if user else "# runs as the user that starts it (non-root)",
         worker_processes=worker_processes,
+        front_door_secret=front_door_secret,
         default_listen=default_listen,
         app_listen=app_listen,
         redirect_server=_redirect_server(listen, tls, door.server_names),

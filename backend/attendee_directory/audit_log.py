@@ -7,13 +7,12 @@ deleted by the application.
 
 from datetime import UTC, datetime
 
-from flask import has_request_context, request
 from pymongo import DESCENDING
 from pymongo.database import Database
 
 from .collection_names import AUDIT
 from .documents import iso
-from .request_log import clean
+from .request_log import RequestIds
 
 # The newest entries an attendee's history shows (the detail view's list).
 HISTORY_LENGTH = 50
@@ -51,8 +50,9 @@ def record(
     changes: dict,
 ) -> None:
     """Append one entry: ACTOR (a username) did ACTION to TARGET (type, id) VIA session, token
-    or the command line, changing CHANGES; the request's X-Request-ID ties it to the logs."""
-    request_id = clean(request.headers.get("X-Request-ID")) if has_request_context() else "-"
+    or the command line, changing CHANGES. The request's id (nginx's X-Request-ID) ties it to
+    the logs; an id the client sent itself is kept beside it, as client_request_id."""
+    request_id, client_request_id = RequestIds.current()
     database[AUDIT].insert_one(
         {
             "at": datetime.now(UTC),
@@ -63,6 +63,7 @@ def record(
             "target_id": target[1],
             "changes": changes,
             "request_id": request_id,
+            "client_request_id": None if client_request_id == "-" else client_request_id,
         }
     )
 
@@ -78,6 +79,8 @@ def to_json(entry: dict) -> dict:
         "target": {"type": entry["target_type"], "id": entry["target_id"]},
         "changes": entry["changes"],
         "request_id": entry["request_id"],
+        # Entries written before the field existed have none.
+        "client_request_id": entry.get("client_request_id"),
     }
 
 

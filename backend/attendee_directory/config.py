@@ -140,6 +140,11 @@ class Settings(_Environment):
     # How many proxies in front of the replica append to X-Forwarded-For (nginx: 1). The client
     # address is the entry that many places from the end; 0 trusts no header (the peer address).
     forwarded_hops: int = Field(1, ge=0)
+    # Set (make run sets a new one per run, as FRONT_DOOR_SECRET_FILE): the replica answers only
+    # requests that carry it in X-Front-Door-Secret, which nginx adds (request_path.py), so a
+    # local client can neither skip nginx's limits nor forge X-Forwarded-For. Unset: the replica
+    # answers anyone who reaches it (compose, Swarm, Kubernetes: internal networks only).
+    front_door_secret: SecretStr | None = None
 
     def first_admin(self) -> tuple[str, str] | None:
         """The admin to create on first start: (ADMIN_USERNAME, ADMIN_PASSWORD), if one is set."""

@@ -4,7 +4,15 @@ The access line is written here rather than by the WSGI server so that it can ca
 X-Request-ID that nginx sets (granian's access log has no request headers), and so that it is
 the same under any server:
 
-    127.0.0.1 "GET /api/whoami HTTP/1.1" 200 236 0.8ms request_id=5f0c... forwarded_for=10.0.0.7
+    127.0.0.1 "GET /api/whoami HTTP/1.1" 200 236 0.8ms request_id=5f0c... client_request_id=-
+    forwarded_for=10.0.0.7
+
+request_id is the X-Request-ID that nginx generates for every request; client_request_id is
+the id a client sent itself, which nginx passes beside it as X-Client-Request-ID (never in its
+place, so no client chooses the id that the audit trail and the logs file a request under).
+Every record the package logs while a request runs (a warning, a traceback) carries the same
+two ids: the request path puts them in context variables (RequestIds), and a logging filter
+(RequestIdFilter) copies them onto each record; nothing passes them by hand.
 
 LOG_FORMAT=json writes every line as one JSON object instead, the access line's fields as keys
 (request_id among them, the same X-Request-ID as nginx's json line), for log collectors.
@@ -20,6 +28,7 @@ of lines. Both paths give the same line shape, field for field.
 """
 
 import atexit
+import contextvars
 import json
 import logging
 import queue
@@ -39,13 +48,56 @@ from . import background
 
 PACKAGE_LOGGER = "attendee_directory"
 ACCESS_LOGGER = f"{PACKAGE_LOGGER}.access"
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+TEXT_FORMAT = (
+    "%(asctime)s %(levelname)s %(name)s: %(message)s "
+    "request_id=%(request_id)s client_request_id=%(client_request_id)s"
+)
 WRITE_EVERY_SECONDS = 0.1
 
 # Everything a URL or a header may hold that cannot break a log line (no spaces, quotes or
 # control characters): the rest is %-escaped.
 _SAFE = "/:@!$&'()*+,;=-._~?%"
 _SAFE_CHARACTERS = frozenset(string.ascii_letters + string.digits + _SAFE)
+
+
+# The ids of the request this thread is serving ("-" outside a request: start-up, the CLI).
+_REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+_CLIENT_REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "client_request_id", default="-"
+)
+
+
+class RequestIds:
+    """The current request's ids, set by the request path for as long as the request runs."""
+
+    @staticmethod
+    def begin(environ: dict) -> tuple[contextvars.Token, contextvars.Token]:
+        """Make ENVIRON's X-Request-ID and X-Client-Request-ID (escaped) the current ids."""
+        return (
+            _REQUEST_ID.set(clean(environ.get("HTTP_X_REQUEST_ID"))),
+            _CLIENT_REQUEST_ID.set(clean(environ.get("HTTP_X_CLIENT_REQUEST_ID"))),
+        )
+
+    @staticmethod
+    def end(tokens: tuple[contextvars.Token, contextvars.Token]) -> None:
+        """Forget the ids begin() set, so that a pooled thread's next record is not tied to them."""
+        _REQUEST_ID.reset(tokens[0])
+        _CLIENT_REQUEST_ID.reset(tokens[1])
+
+    @staticmethod
+    def current() -> tuple[str, str]:
+        """(request_id, client_request_id) of the request being served; "-" for none."""
+        return _REQUEST_ID.get(), _CLIENT_REQUEST_ID.get()
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the current request's ids on every record (a handler's filter: it sees the records
+    of every logger below the package's, which a logger's filter would not)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add request_id and client_request_id to RECORD; never drops one."""
+        record.request_id, record.client_request_id = RequestIds.current()
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -59,6 +111,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", "-"),
+            "client_request_id": getattr(record, "client_request_id", "-"),
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
@@ -81,6 +135,7 @@ def configure_logging(level: str, log_format: str = "text") -> None:
     # The queue handler formats (in the request thread, as the record is made); the listener's
     # handler writes the formatted message as it is.
     queued = QueueHandler(lines)
+    queued.addFilter(RequestIdFilter())
     if log_format == "json":
         queued.setFormatter(JsonFormatter())
     else:
@@ -181,6 +236,7 @@ def _access_fields(environ: dict, status: int, length: str, took_ms: float) -> d
         "bytes": int(length) if length.isdigit() else "-",
         "duration_ms": round(took_ms, 1),
         "request_id": clean(environ.get("HTTP_X_REQUEST_ID")),
+        "client_request_id": clean(environ.get("HTTP_X_CLIENT_REQUEST_ID")),
         "forwarded_for": clean(environ.get("HTTP_X_FORWARDED_FOR")),
     }
 
@@ -190,7 +246,8 @@ def access_message(fields: dict) -> str:
     return (
         f'{fields["remote_addr"]} "{fields["method"]} {fields["target"]} {fields["protocol"]}" '
         f"{fields['status']} {fields['bytes']} {fields['duration_ms']:.1f}ms "
-        f"request_id={fields['request_id']} forwarded_for={fields['forwarded_for']}"
+        f"request_id={fields['request_id']} client_request_id={fields['client_request_id']} "
+        f"forwarded_for={fields['forwarded_for']}"
     )
 
 

@@ -50,10 +50,11 @@ def find_executable(name: str) -> str | None:
     return str(beside) if beside.exists() else shutil.which(name)
 
 
-def http_ok(url: str, timeout: float = 2) -> bool:
-    """True when URL answers 2xx within TIMEOUT seconds."""
+def http_ok(url: str, timeout: float = 2, headers: dict[str, str] | None = None) -> bool:
+    """True when URL answers 2xx within TIMEOUT seconds (the request sending HEADERS)."""
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (loopback)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback)
             return 200 <= response.status < 300
     except (OSError, urllib.error.URLError, http.client.HTTPException):
         # A server killed mid-answer can also leave a truncated or empty status line.

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from attendee_directory import request_log
 from attendee_directory.request_log import ACCESS_LINES, ACCESS_LOGGER
 
 
@@ -40,7 +41,7 @@ def test_access_line_names_request_status_and_ids(client, written):
     [line] = access_lines(written)
     assert line.startswith('127.0.0.1 "GET /api/attendees?per_page=3 HTTP/1.1" 200 ')
     assert f" {len(response.data)} " in line
-    assert line.endswith("request_id=req-42 forwarded_for=203.0.113.9")
+    assert line.endswith("request_id=req-42 client_request_id=- forwarded_for=203.0.113.9")
 
 
 def test_errors_are_logged_with_their_status(client, written):
@@ -48,7 +49,7 @@ def test_errors_are_logged_with_their_status(client, written):
     assert client.get("/api/attendees/not-an-id").status_code == 404
     [line] = access_lines(written)
     assert '"GET /api/attendees/not-an-id HTTP/1.1" 404 ' in line
-    assert line.endswith("request_id=- forwarded_for=-")
+    assert line.endswith("request_id=- client_request_id=- forwarded_for=-")
 
 
 @pytest.mark.parametrize("hostile", ['x" 200 0 request_id=forged', "a\nFAKE LINE", "b c"])
@@ -60,7 +61,7 @@ def test_header_values_cannot_forge_a_log_line(client, written, hostile):
         assert "\n" not in line
         assert line.count('"') == 2
         tokens = line.split(" ")
-        assert [t for t in tokens if t.startswith("request_id=")] == [tokens[-2]]
+        assert [t for t in tokens if t.startswith("request_id=")] == [tokens[-3]]
 
 
 def test_access_log_can_be_turned_off(make_app, written):
@@ -100,4 +101,34 @@ def test_json_access_lines_have_the_records_keys_and_the_fields(make_app, writte
     assert (line["level"], line["logger"]) == ("INFO", ACCESS_LOGGER)
     assert (line["method"], line["target"], line["status"]) == ("GET", "/api/whoami?x=1", 200)
     assert line["request_id"] == "json-1" and line["forwarded_for"] == "-"
-    assert line["message"].endswith("request_id=json-1 forwarded_for=-")
+    assert line["message"].endswith("request_id=json-1 client_request_id=- forwarded_for=-")
+
+
+def test_a_traceback_and_a_warning_carry_the_ids_of_their_request(make_app, caplog):
+    """Records logged while a request runs (the traceback of an unexpected error, the
+    database-down warning) get its request_id and client_request_id from the request's context,
+    in the text and the JSON format alike; a record outside any request gets "-"."""
+    app = make_app(mongo_uri="mongodb://127.0.0.1:9/", mongo_timeout_ms=100)
+
+    def boom():
+        raise RuntimeError("unexpected")
+
+    app.add_url_rule("/boom", view_func=boom)
+    caplog.set_level(logging.INFO, logger="attendee_directory")
+    ids = {"X-Request-ID": "nginx-1", "X-Client-Request-ID": "mine-1"}
+    assert app.test_client().get("/boom", headers=ids).status_code == 500
+    token = {"Authorization": "Bearer vdt_" + "a" * 43, "X-Request-ID": "nginx-2"}
+    assert app.test_client().get("/api/attendees", headers=token).status_code == 503
+    logging.getLogger("attendee_directory.test").warning("outside any request")
+    records = {record.getMessage().split(" on ")[0]: record for record in caplog.records}
+    traceback = records["unhandled error"]
+    warning = records["database unavailable"]
+    outside = records["outside any request"]
+    assert (traceback.request_id, traceback.client_request_id) == ("nginx-1", "mine-1")
+    assert (warning.request_id, warning.client_request_id) == ("nginx-2", "-")
+    assert (outside.request_id, outside.client_request_id) == ("-", "-")
+    text = logging.Formatter(request_log.TEXT_FORMAT).format(traceback)
+    assert text.splitlines()[0].endswith("request_id=nginx-1 client_request_id=mine-1")
+    line = json.loads(request_log.JsonFormatter().format(traceback))
+    assert (line["request_id"], line["client_request_id"]) == ("nginx-1", "mine-1")
+    assert "RuntimeError: unexpected" in line["exception"]

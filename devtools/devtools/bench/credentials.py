@@ -50,9 +50,14 @@ def sign_in(
     verify: str | bool = str(authority) if authority else True
     headers = _signed_in_headers(urls[0], password, credential, verify)
     for url in urls:
-        _HEADERS[_origin(url)] = headers
+        also_send(url, headers)
         if authority and url.startswith("https:"):
             _AUTHORITIES[_origin(url)] = str(authority)
+
+
+def also_send(url: str, headers: dict[str, str]) -> None:
+    """Add HEADERS to what requests to URL's origin send (a replica's front-door secret)."""
+    _HEADERS[_origin(url)] = {**_HEADERS.get(_origin(url), {}), **headers}
 
 
 def headers_for(url: str) -> dict[str, str]:

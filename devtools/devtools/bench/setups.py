@@ -104,6 +104,8 @@ class ServerStack(LocalStack):
             self.admin_password_file.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(first, self.admin_password_file)
         super().start()
+        for index in range(len(self.backends)):  # the replicas answer nginx's secret only
+            credentials.also_send(self.replica_url(index), self.replica_headers)
         if self.app == WSGI_APP:  # the comparison apps (hello, flask_hello) have no accounts
             urls = [self.url, *(self.replica_url(i) for i in range(len(self.backends)))]
             authority = self.ca_file if self.tls else None

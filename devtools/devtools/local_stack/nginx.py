@@ -1,7 +1,10 @@
 """Host nginx for the local run: found (or installed on Debian/Ubuntu as root), configured, run."""
 
+import grp
 import os
+import pwd
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -42,10 +45,38 @@ def nginx_version(binary: str) -> str:
     return output.strip().rsplit("/", 1)[-1]
 
 
+# nginx's workers when it is started as root: Debian's web server user (base-passwd makes it on
+# every Debian and Ubuntu), never root. It needs to read only the UI; the master process reads
+# the certificate, the key and the config, and opens the logs, before it drops to this user.
+WORKER_USER = "www-data"
+
+
 def worker_user() -> str | None:
-    """root when started as root (workers would run as nobody, who may not read a checkout under
-    /root); otherwise None: the workers run as the user who starts nginx."""
-    return "root" if os.geteuid() == 0 else None
+    """WORKER_USER when started as root; otherwise None: the workers run as the user who starts
+    nginx (an unprivileged user cannot switch to another)."""
+    return WORKER_USER if os.geteuid() == 0 else None
+
+
+def check_worker_can_read(path: Path, user: str | None) -> None:
+    """Fail, saying how to fix it, when USER (nginx's workers) cannot reach the files in PATH:
+    every directory up to it must let that user in (e.g. a checkout under a private /root)."""
+    if user is None:
+        return
+    account = pwd.getpwnam(user)
+    groups = {account.pw_gid, *(g.gr_gid for g in grp.getgrall() if user in g.gr_mem)}
+    for directory in [path, *path.parents]:
+        mode = directory.stat()
+        if mode.st_uid == account.pw_uid:
+            allowed = mode.st_mode & stat.S_IXUSR
+        elif mode.st_gid in groups:
+            allowed = mode.st_mode & stat.S_IXGRP
+        else:
+            allowed = mode.st_mode & stat.S_IXOTH
+        if not allowed:
+            raise RuntimeError(
+                f"nginx's workers run as {user}, who cannot enter {directory} to serve {path}: "
+                f"allow it (chmod o+x {directory}), or run `make run` as a regular user"
+            )
 
 
 # The limits lifted, for load runs (the benchmark, fault and fuzz suites) that send thousands of
@@ -60,16 +91,26 @@ NO_LIMITS = FrontDoor(
 MAKE_SECRETS = REPO / "scripts" / "make-secrets.sh"
 
 
-def ensure_certificate(tls_dir: Path, quiet: bool = False) -> tuple[Path, Path]:
+def ensure_certificate(
+    tls_dir: Path, quiet: bool = False, names: str | None = None
+) -> tuple[Path, Path]:
     """TLS_DIR's tls.crt and tls.key, made (or renewed) by scripts/make-secrets.sh --tls-only
-    as for compose; the same files serve both. What the script made is printed unless QUIET."""
+    as for compose; the same files serve both. What the script made is printed unless QUIET.
+    NAMES: the certificate's (and a new CA's) names, else TLS_NAMES or the script's default."""
+    env = {**os.environ, "TLS_NAMES": names} if names else None
     result = subprocess.run(
-        [str(MAKE_SECRETS), "--tls-only", str(tls_dir)], capture_output=True, text=True, check=False
+        [str(MAKE_SECRETS), "--tls-only", str(tls_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     if result.returncode != 0:
         raise RuntimeError(f"{MAKE_SECRETS.name} --tls-only {tls_dir} failed:\n{result.stderr}")
     if "created" in result.stdout and not quiet:
         print(result.stdout.strip(), flush=True)
+    if result.stderr and not quiet:
+        print(result.stderr.strip(), flush=True)  # e.g. a CA without name constraints
     return tls_dir / "tls.crt", tls_dir / "tls.key"
 
 
@@ -81,11 +122,15 @@ def write_config(
     https_port: int | None,
     tls_dir: Path,
     front_door: FrontDoor | None = None,
+    front_door_secret: str = "",
 ) -> Path:
     """Render nginx.conf for REPLICAS, a list of (port, weight): HTTPS on 127.0.0.1:HTTPS_PORT
     with TLS_DIR's certificate, plain HTTP (a redirect) on 127.0.0.1:PORT; without HTTPS_PORT,
-    the app on plain HTTP (as behind a proxy that ends TLS; the benchmark compares the two)."""
+    the app on plain HTTP (as behind a proxy that ends TLS; the benchmark compares the two).
+    FRONT_DOOR_SECRET goes to the replicas with every request; the file is private to its
+    owner, as it holds the secret."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
+    check_worker_can_read(UI_ROOT, worker_user())
     tls = None
     if https_port is not None:
         certificate, key = ensure_certificate(tls_dir)
@@ -102,8 +147,11 @@ def write_config(
         access_log=str(runtime_dir / "access.log"),
         error_log=str(runtime_dir / "error.log"),
         user=worker_user(),
+        front_door_secret=front_door_secret,
     )
     path = runtime_dir / "nginx.conf"
+    path.touch(mode=0o600)
+    path.chmod(0o600)
     path.write_text(config)
     return path
 

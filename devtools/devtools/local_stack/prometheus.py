@@ -38,11 +38,18 @@ def find_prometheus() -> str:
     return found
 
 
-def local_config(backends: list[int], nginx_exporter: int | None, own_port: int) -> dict:
+def local_config(
+    backends: list[int],
+    nginx_exporter: int | None,
+    own_port: int,
+    backend_secret: Path | None = None,
+) -> dict:
     """monitoring/prometheus.yml with its service discovery replaced by 127.0.0.1 targets.
 
     BACKENDS are the replicas' ports, NGINX_EXPORTER the exporter's port (None: no nginx job).
     Jobs with no local counterpart (node-exporter) are dropped; every other setting is kept.
+    BACKEND_SECRET: the file of the front door's secret, which the local replicas require on
+    /metrics too (sent as a bearer credential).
     """
     config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
     targets = {
@@ -56,6 +63,8 @@ def local_config(backends: list[int], nginx_exporter: int | None, own_port: int)
             continue
         local = {key: value for key, value in job.items() if not key.endswith("_sd_configs")}
         local["static_configs"] = [{"targets": targets[job["job_name"]]}]
+        if job["job_name"] == "backend" and backend_secret is not None:
+            local["authorization"] = {"type": "Bearer", "credentials_file": str(backend_secret)}
         jobs.append(local)
     config["scrape_configs"] = jobs
     # Rule files are relative to the config file; this one is written elsewhere.
@@ -79,8 +88,11 @@ class LocalPrometheus:
         """Where Prometheus' HTTP API (and Debian's placeholder page) answers."""
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, backends: list[int], status_socket: Path) -> "LocalPrometheus":
-        """Start the exporter (if installed) on STATUS_SOCKET, then Prometheus, each waited for."""
+    def start(
+        self, backends: list[int], status_socket: Path, backend_secret: Path | None = None
+    ) -> "LocalPrometheus":
+        """Start the exporter (if installed) on STATUS_SOCKET, then Prometheus, each waited for;
+        Prometheus scrapes the replicas with BACKEND_SECRET's secret (local_config)."""
         binary = find_prometheus()
         try:
             exporter = shutil.which(EXPORTER)
@@ -104,7 +116,8 @@ class LocalPrometheus:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
             self.runtime_dir.mkdir(parents=True)
             config = self.runtime_dir / "prometheus.yml"
-            config.write_text(yaml.safe_dump(local_config(backends, self.exporter_port, self.port)))
+            scrape = local_config(backends, self.exporter_port, self.port, backend_secret)
+            config.write_text(yaml.safe_dump(scrape))
             self.process = start(
                 [
                     binary,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Self
 
 from attendee_directory.config import ServerSettings, Settings, default
+from attendee_directory.request_path import FRONT_DOOR_HEADER
 from nginx_config import FrontDoor
 
 from ..paths import REPO
@@ -69,6 +70,10 @@ class LocalStack:
     # MONITORING=1: Prometheus scraping the replicas, its API on 127.0.0.1:prometheus_port.
     monitoring: bool = False
     prometheus_port: int = 9090
+    # A new secret per start(): nginx sends it with every request, and the replicas answer only
+    # requests that carry it (FRONT_DOOR_SECRET), so nothing on this machine reaches a replica
+    # past nginx's limits. Prometheus and the supervisor send it too (replica_headers).
+    front_door_secret: str = field(default="", init=False, repr=False)
     database: MongoServer | None = field(default=None, init=False)
     backends: list[Replica] = field(default_factory=list, init=False)
     nginx_process: subprocess.Popen | None = field(default=None, init=False, repr=False)
@@ -108,6 +113,26 @@ class LocalStack:
             out.write(secrets.token_urlsafe(18))
 
     @property
+    def front_door_secret_file(self) -> Path:
+        """The file the replicas read the front door's secret from (private to this user)."""
+        return self.state_dir / "front_door_secret"
+
+    def _make_front_door_secret(self) -> None:
+        """A new secret for this run, in a file only this user can read."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.front_door_secret = secrets.token_urlsafe(32)
+        self.front_door_secret_file.unlink(missing_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        descriptor = os.open(self.front_door_secret_file, flags, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(self.front_door_secret)
+
+    @property
+    def replica_headers(self) -> dict[str, str]:
+        """What a request straight to a replica must send (the harness, probes, benchmark)."""
+        return {FRONT_DOOR_HEADER: self.front_door_secret}
+
+    @property
     def logs(self) -> Path:
         """Where every process of the stack writes its log."""
         return self.state_dir / "logs"
@@ -122,6 +147,7 @@ class LocalStack:
             find_prometheus()  # before anything starts: a missing binary says how to install it
             _refuse_busy_port(self.prometheus_port, "PROMETHEUS_PORT")
         self._make_admin_password()
+        self._make_front_door_secret()
         try:
             self.database = start_mongo(self.state_dir / "db", uri=self.mongo_uri)
             names = [f"backend-{i}" for i in range(1, self.replicas + 1)]
@@ -133,7 +159,11 @@ class LocalStack:
                 self.start_replica(replica)
             for replica in self.backends:
                 wait_until(
-                    functools.partial(http_ok, f"http://127.0.0.1:{replica.port}/readyz"),
+                    functools.partial(
+                        http_ok,
+                        f"http://127.0.0.1:{replica.port}/readyz",
+                        headers=self.replica_headers,
+                    ),
                     timeout=60,
                     what=f"replica {replica.name} (log: {self.logs / replica.name}.log)",
                     process=replica.process,
@@ -145,6 +175,7 @@ class LocalStack:
                 https_port=self.https_port if self.tls else None,
                 tls_dir=self.tls_dir,
                 front_door=self.front_door,
+                front_door_secret=self.front_door_secret,
             )
             nginx.check_config(nginx_binary, config)
             self.nginx_process = nginx.start_nginx(
@@ -153,7 +184,11 @@ class LocalStack:
             if self.monitoring:
                 self.prometheus = LocalPrometheus(
                     self.state_dir / "prometheus", self.prometheus_port, self.logs
-                ).start([r.port for r in self.backends], config.parent / "status.sock")
+                ).start(
+                    [r.port for r in self.backends],
+                    config.parent / "status.sock",
+                    self.front_door_secret_file,
+                )
         except BaseException:
             self.stop()
             raise
@@ -178,6 +213,7 @@ class LocalStack:
             "WEB_THREADS": str(self.threads),
             # The first admin, created by the first replica to start on an empty database.
             "ADMIN_PASSWORD_FILE": str(self.admin_password_file),
+            "FRONT_DOOR_SECRET_FILE": str(self.front_door_secret_file),
             **self.extra_env,
         }
 
@@ -232,7 +268,7 @@ class LocalStack:
             f"database : {self.running_database().describe()}",
             *(
                 f"replica  : {r.name} on 127.0.0.1:{r.port}, weight {r.weight}, "
-                f"pid {r.running().pid}"
+                f"pid {r.running().pid} (answers nginx only: {FRONT_DOOR_HEADER})"
                 for r in self.backends
             ),
             f"nginx    : {self.url} (config {self.state_dir / 'nginx' / 'nginx.conf'}); "

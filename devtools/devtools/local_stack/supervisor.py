@@ -66,7 +66,8 @@ class Supervisor:
             self.say(f"replica {replica.name} exited; nginx routes around it. Restarting it.")
             self._restart(replica, "replica exited")
             return
-        if http_ok(f"http://127.0.0.1:{replica.port}/healthz", timeout=PROBE_TIMEOUT):
+        probe = f"http://127.0.0.1:{replica.port}/healthz"
+        if http_ok(probe, timeout=PROBE_TIMEOUT, headers=self.stack.replica_headers):
             self._starting.discard(replica.name)
             self._failures[replica.name] = 0
             return
