@@ -447,7 +447,10 @@ class AuditEntry(BaseModel):
     action: str = Field(examples=["attendee.update"])
     target: AuditTarget
     changes: dict[str, dict] = Field(description='field -> {"from": old, "to": new}')
-    request_id: str
+    request_id: str = Field(description="The id nginx gave the request (X-Request-ID)")
+    client_request_id: str | None = Field(
+        None, description="The client's own X-Request-ID, if it sent one that looks like an id"
+    )
 
 
 class AuditPage(BaseModel):
