@@ -69,6 +69,18 @@ for deb in ./*.deb; do
     fi
     ln -sf "$program" "/usr/local/bin/$name"
   done
+  # Data that a program opens at a fixed path (Alertmanager's default.tmpl under
+  # /usr/share/prometheus/alertmanager) is linked there, unless the machine has its own.
+  for data in "$FORKY_ROOT/$package"/usr/share/prometheus/*; do
+    [[ -e $data ]] || continue
+    mkdir -p /usr/share/prometheus
+    target="/usr/share/prometheus/$(basename "$data")"
+    if [[ -e $target && $(readlink -f "$target") != "$FORKY_ROOT"/* ]]; then
+      echo "install-from-forky: $target is the machine's own; not linked" >&2
+      continue
+    fi
+    ln -sfn "$data" "$target"
+  done
   for plugin in "$FORKY_ROOT/$package"/usr/{libexec,lib}/docker/cli-plugins/*; do
     [[ -e $plugin ]] && install -D -m 0755 "$plugin" "$PLUGIN_DIR/$(basename "$plugin")"
   done

@@ -27,6 +27,9 @@ from tests.stack_helpers import SUITE_DOOR_ENV, container_secrets
 
 pytestmark = pytest.mark.containers
 
+STACK = ["webserver", "backend", "database"]
+OFFLINE_MONITORING = ["prometheus", "alertmanager", "nginx-exporter", "node-exporter"]
+
 
 @dataclass
 class MonitoredProject(StackProject):
@@ -34,6 +37,8 @@ class MonitoredProject(StackProject):
 
     prometheus_port: int = field(kw_only=True)
     config_dir: str = field(kw_only=True)
+    services: list[str] = field(kw_only=True, default_factory=list)  # empty: every one
+    alertmanager_port: int = field(kw_only=True, default_factory=free_port)
 
     def env(self) -> dict[str, str]:
         """compose.yaml's variables, plus where Prometheus listens and reads its config."""
@@ -42,6 +47,7 @@ class MonitoredProject(StackProject):
             "COMPOSE_PROFILES": "monitoring",
             "PROMETHEUS_PORT": str(self.prometheus_port),
             "PROMETHEUS_CONFIG_DIR": self.config_dir,
+            "ALERTMANAGER_PORT": str(self.alertmanager_port),
         }
 
 
@@ -101,6 +107,8 @@ def monitored(tmp_path_factory):
     config_dir.chmod(0o755)
     for path in config_dir.iterdir():
         path.chmod(0o644)  # Prometheus runs as nobody
+    # Grafana and cAdvisor come from registries only: offline, the profile's other services.
+    services = [] if not mode.offline else [*STACK, *OFFLINE_MONITORING]
     project = MonitoredProject(
         mode.files,
         free_port(),
@@ -108,10 +116,11 @@ def monitored(tmp_path_factory):
         secrets_dir=secrets_dir,
         prometheus_port=free_port(),
         config_dir=str(config_dir),
+        services=services,
         extra_env=dict(SUITE_DOOR_ENV),
     )
     try:
-        project.compose("up", "--build", "-d", "--scale", "backend=3", timeout=900)
+        project.compose("up", "--build", "-d", "--scale", "backend=3", *services, timeout=900)
         project.wait_healthy({"backend": 3, "webserver": 1, "database": 1}, timeout=180)
         yield project
     finally:
@@ -121,7 +130,9 @@ def monitored(tmp_path_factory):
 def test_prometheus_follows_scale_and_counts_add_up(monitored, pytestconfig):
     """3 targets up, then 5 after scaling with no restart; 90 requests add up per replica."""
     first = _wait(lambda: _backend_targets(monitored).count("up") == 3, 30, "3 backend targets up")
-    monitored.compose("up", "-d", "--no-recreate", "--scale", "backend=5", timeout=300)
+    monitored.compose(
+        "up", "-d", "--no-recreate", "--scale", "backend=5", *monitored.services, timeout=300
+    )
     monitored.wait_healthy({"backend": 5}, timeout=120)
     scaled = _wait(lambda: _backend_targets(monitored).count("up") == 5, 30, "5 backend targets up")
 

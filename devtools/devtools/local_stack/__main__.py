@@ -25,9 +25,12 @@ class RunSettings(BaseSettings):
     https_port: int = LocalStack.https_port
     mongo_uri: str | None = None  # unset: a database of our own under the state directory
     mongo_db: str = default(Settings, "mongo_db")
-    # MONITORING=1: Prometheus beside the stack (prometheus.py); empty means off.
+    # MONITORING=1: Prometheus and Alertmanager beside the stack (prometheus.py); empty is off.
     monitoring: bool = LocalStack.monitoring
     prometheus_port: int = LocalStack.prometheus_port
+    alertmanager_port: int = LocalStack.alertmanager_port
+    # Where Alertmanager posts every alert (its webhook JSON); empty: nowhere, held there.
+    alert_webhook_url: str | None = None
 
     @field_validator("monitoring", mode="before")
     @classmethod
@@ -56,9 +59,10 @@ def main() -> int:
         "--monitoring",
         action="store_true",
         default=environment.monitoring,
-        help="also start Prometheus (Debian's package) scraping the replicas (MONITORING=1)",
+        help="also start Prometheus and Alertmanager (Debian's packages) (MONITORING=1)",
     )
     parser.add_argument("--prometheus-port", type=int, default=environment.prometheus_port)
+    parser.add_argument("--alertmanager-port", type=int, default=environment.alertmanager_port)
     args = parser.parse_args()
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
@@ -75,6 +79,8 @@ def main() -> int:
         mongo_db=environment.mongo_db,
         monitoring=args.monitoring,
         prometheus_port=args.prometheus_port,
+        alertmanager_port=args.alertmanager_port,
+        alert_webhook_url=environment.alert_webhook_url or None,
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -101,7 +107,7 @@ def main() -> int:
     finally:
         print("\nstopping ...", flush=True)
         stack.stop()
-        stopped = "Prometheus, nginx" if args.monitoring else "nginx"
+        stopped = "Prometheus, Alertmanager, nginx" if args.monitoring else "nginx"
         print(f"stopped: {stopped}, replicas and database; data kept in", stack.state_dir / "db")
     return 0
 
