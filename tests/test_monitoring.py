@@ -2,6 +2,7 @@
 the Alertmanager config and its example receivers pass amtool, and each alert takes the route
 it should."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -158,3 +159,53 @@ def test_prometheus_sends_alerts_to_the_alertmanager_it_scrapes():
     assert alertmanagers["static_configs"][0]["targets"] == ["alertmanager:9093"]
     compose = yaml.safe_load((REPO / "compose.yaml").read_text())
     assert "alertmanager" in compose["services"]
+
+
+GRAFANA = MONITORING / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "attendee-directory.json"
+# Grafana's own variables, which need no definition in the dashboard.
+GRAFANA_BUILT_INS = {"__rate_interval", "__interval", "__range", "__all"}
+
+
+def _names(text: str) -> set[str]:
+    """Every variable name in TEXT, whichever of Grafana's three syntaxes it uses."""
+    return {a or b for a, b in re.findall(r"\$\{?(\w+)\}?|\[\[(\w+)\]\]", text)}
+
+
+def test_the_dashboard_uses_the_provisioned_datasource_and_defines_its_variables():
+    """The dashboard's JSON: every panel and query names the provisioned datasource's uid; every
+    variable a query uses is defined (or Grafana's own), and every one defined is used; panel
+    ids and titles are unique; the provisioning points at the dashboards' directory."""
+    datasources = yaml.safe_load((GRAFANA / "provisioning/datasources/prometheus.yml").read_text())
+    (datasource,) = datasources["datasources"]
+    assert datasource["url"] == "http://prometheus:9090"
+    uid = datasource["uid"]
+    provider = yaml.safe_load(
+        (GRAFANA / "provisioning/dashboards/attendee-directory.yml").read_text()
+    )
+    (files,) = provider["providers"]
+    assert (
+        files["options"]["path"] == "/etc/grafana/vdt/dashboards"
+    )  # compose's mount + dashboards/
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = dashboard["panels"]
+    queried = [panel for panel in panels if panel["type"] != "row"]
+    assert len(queried) >= 15
+    assert len({p["id"] for p in panels}) == len(panels)
+    assert len({p["title"] for p in queried}) == len(queried)
+    defined = {variable["name"] for variable in dashboard["templating"]["list"]}
+    used: set[str] = set()
+    for variable in dashboard["templating"]["list"]:
+        assert variable["datasource"]["uid"] == uid, variable["name"]
+    for panel in queried:
+        assert panel["datasource"] == {"type": "prometheus", "uid": uid}, panel["title"]
+        assert panel["targets"], panel["title"]
+        assert {"x", "y", "w", "h"} <= set(panel["gridPos"]), panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == uid, panel["title"]
+            names = _names(target["expr"]) - GRAFANA_BUILT_INS
+            assert names <= defined, (panel["title"], names - defined)
+            used |= names
+    assert defined == used, f"defined but never used: {defined - used}"
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    assert "./monitoring/grafana:/etc/grafana/vdt:ro" in compose["services"]["grafana"]["volumes"]
