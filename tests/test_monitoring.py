@@ -3,9 +3,11 @@ the Alertmanager config and its example receivers pass amtool, and each alert ta
 it should."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # (PyYAML ships no type hints; no stubs in the lock)
@@ -209,3 +211,41 @@ def test_the_dashboard_uses_the_provisioned_datasource_and_defines_its_variables
     assert defined == used, f"defined but never used: {defined - used}"
     compose = yaml.safe_load((REPO / "compose.yaml").read_text())
     assert "./monitoring/grafana:/etc/grafana/vdt:ro" in compose["services"]["grafana"]["volumes"]
+
+
+def test_swarm_runs_the_monitoring_profile_on_the_manager_unpublished(tmp_path):
+    """`COMPOSE_PROFILES=monitoring swarm/deploy.sh`'s stack file: Alertmanager, Prometheus and
+    Grafana on the manager (their config is bind-mounted from there) with no published port (a
+    swarm would publish it on every address), found by DNS round robin, the webhook URL passed."""
+    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30)
+    if probe.returncode != 0:
+        pytest.skip("needs compose v2 for `docker compose config`: scripts/install-compose-v2.sh")
+    secrets = tmp_path / "secrets"
+    subprocess.run([REPO / "scripts/make-secrets.sh", secrets], capture_output=True, check=True)
+    env = {
+        **os.environ,
+        "COMPOSE_PROFILES": "monitoring",
+        "SECRETS_DIR": str(secrets),
+        "ALERT_WEBHOOK_URL": "https://alerts.example.org/hook",
+    }
+    files = ["-f", "compose.yaml", "-f", "swarm/compose.swarm.yaml"]
+    config = subprocess.run(
+        ["docker", "compose", *files, "config", "--format", "json"],
+        cwd=REPO, env=env, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    stack = subprocess.run(
+        [sys.executable, "swarm/stack_file.py"],
+        cwd=REPO, input=config, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    services = json.loads(stack)["services"]
+    for name in ("prometheus", "alertmanager", "grafana"):
+        deploy = services[name]["deploy"]
+        assert deploy["placement"]["constraints"] == ["node.role == manager"], name
+        assert deploy["endpoint_mode"] == "dnsrr", name
+        assert not services[name].get("ports"), name
+    alertmanager = services["alertmanager"]
+    assert alertmanager["environment"]["ALERT_WEBHOOK_URL"] == "https://alerts.example.org/hook"
+    assert {"type": "tmpfs", "target": "/alertmanager"}.items() <= alertmanager["volumes"][
+        -1
+    ].items()
+    assert services["node-exporter"]["deploy"]["mode"] == "global"
