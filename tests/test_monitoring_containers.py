@@ -181,15 +181,29 @@ def test_prometheus_follows_scale_and_counts_add_up(monitored, pytestconfig):
 
 
 def test_a_hung_replica_goes_down_and_its_alert_is_raised(monitored):
-    """A paused replica stays in DNS but answers nothing: target down, then its alert."""
+    """A paused replica stays in DNS but answers nothing: target down, then its alert, which
+    Prometheus sends to Alertmanager."""
     victim = monitored.containers("backend")[0]["Id"]
     docker("pause", victim)
     try:
         _wait(lambda: "down" in _backend_targets(monitored), 30, "a backend target down")
         alerts = 'ALERTS{alertname="BackendReplicaDown"}'
         _wait(lambda: _query(monitored, alerts), 30, "BackendReplicaDown pending or firing")
+        # Firing, it reaches the profile's Alertmanager (no ALERT_WEBHOOK_URL: held there).
+        _wait(lambda: _alertmanager_has(monitored, "BackendReplicaDown"), 60, "it in Alertmanager")
     finally:
         docker("unpause", victim)
+
+
+def _alertmanager_has(project: MonitoredProject, alertname: str) -> bool:
+    """True when the project's Alertmanager holds an active alert named ALERTNAME."""
+    response = requests.get(
+        f"http://127.0.0.1:{project.alertmanager_port}/api/v2/alerts",
+        params={"filter": f'alertname="{alertname}"'},
+        timeout=5,
+    )
+    response.raise_for_status()
+    return any(alert["status"]["state"] == "active" for alert in response.json())
 
 
 def test_the_front_door_exposes_no_metrics(monitored):
