@@ -201,3 +201,23 @@ def _processes_mentioning(text: str) -> list[str]:
         if text in cmdline:
             found.append(cmdline)
     return found
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://alerts.example.org/", "alerts.example.org/hook", "https://"]
+)
+def test_a_webhook_url_alertmanager_cannot_post_to_is_refused_before_anything_starts(url, tmp_path):
+    """ALERT_WEBHOOK_URL that is not an http(s) URL with a host: exit 2 naming the variable, and
+    nothing started (no state directory), rather than an Alertmanager failing at its first alert."""
+    state = tmp_path / "state"
+    run = subprocess.run(
+        [sys.executable, "-m", "devtools.local_stack", "--monitoring", "--state-dir", str(state)],
+        cwd=REPO,
+        env={**os.environ, "ALERT_WEBHOOK_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "ALERT_WEBHOOK_URL must be an http:// or https:// URL" in run.stderr
+    assert not state.exists()

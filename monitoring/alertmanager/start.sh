@@ -8,6 +8,13 @@ binary=$1
 shift
 umask 077
 if [ -n "${ALERT_WEBHOOK_URL:-}" ]; then
+  case $ALERT_WEBHOOK_URL in
+    http://?* | https://?*) ;;
+    *)
+      echo "start.sh: ALERT_WEBHOOK_URL must be an http:// or https:// URL" >&2
+      exit 2
+      ;;
+  esac
   printf '%s' "$ALERT_WEBHOOK_URL" >/alertmanager/webhook_url
 else
   rm -f /alertmanager/webhook_url

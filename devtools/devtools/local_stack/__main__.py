@@ -6,13 +6,14 @@ import sys
 import threading
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings
 
 from attendee_directory.config import Settings, default
 
 from ..paths import STATE_DIR
 from .nginx import NginxMissing, find_nginx, nginx_version
+from .prometheus import check_webhook_url
 from .stack import LocalStack
 from .supervisor import Supervisor
 
@@ -38,10 +39,23 @@ class RunSettings(BaseSettings):
         """MONITORING= (set but empty) is off, as unset is."""
         return False if value == "" else value
 
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        """Empty is unset; anything else must be a URL Alertmanager can post to."""
+        return check_webhook_url(value) if value else None
+
 
 def main() -> int:
     """Parse the command line, start the stack, and wait for Ctrl-C or SIGTERM."""
-    environment = RunSettings()
+    try:
+        environment = RunSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'/'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"error: {problems}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicas", type=int, default=environment.replicas)
     parser.add_argument("--port", type=int, default=environment.port, help="plain HTTP")
@@ -80,7 +94,7 @@ def main() -> int:
         monitoring=args.monitoring,
         prometheus_port=args.prometheus_port,
         alertmanager_port=args.alertmanager_port,
-        alert_webhook_url=environment.alert_webhook_url or None,
+        alert_webhook_url=environment.alert_webhook_url,
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml  # type: ignore[import-untyped]  # (PyYAML ships no type hints; no stubs in the lock)
 
@@ -56,6 +57,15 @@ def find_alertmanager() -> str:
             f"package (0.33) with:\n    {ALERTMANAGER_INSTALL_COMMAND}"
         )
     return found
+
+
+def check_webhook_url(url: str) -> str:
+    """URL if it is an http(s) URL with a host (what Alertmanager can post to), else ValueError
+    saying so; checked at the start, where Alertmanager would fail only at its first alert."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("ALERT_WEBHOOK_URL must be an http:// or https:// URL with a host")
+    return url
 
 
 def local_config(
