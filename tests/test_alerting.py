@@ -277,6 +277,17 @@ def test_a_database_that_stops_answering_pages_once_and_then_resolves(alerting, 
     at, post, alert = _wait_for(receiver, resumed, "DatabaseUnreachable", "resolved", timeout=90)
     assert post["receiver"] == "page"
     assert alert["endsAt"] > alert["startsAt"]
+    # Every replica's, not only the first: until then the inhibition holds (the next test's
+    # replica alert included).
+    wait_until(
+        lambda: any(
+            post["status"] == "resolved"
+            and post["groupLabels"] == {"alertname": "DatabaseUnreachable"}
+            for _, post in receiver.since(resumed)
+        ),
+        timeout=90,
+        what="DatabaseUnreachable resolved for every replica",
+    )
     save(
         pytestconfig,
         "alerting-database",
