@@ -5,7 +5,8 @@
 # For self-contained programs (Go binaries such as promtool, the exporters and docker's compose
 # and buildx plugins): the packages are downloaded without their dependencies, checked by apt
 # against forky's signed Release file, unpacked under $FORKY_ROOT/PACKAGE, their usr/bin programs
-# linked into /usr/local/bin and their docker CLI plugins copied to $PLUGIN_DIR. dpkg's database and the machine's apt sources stay untouched: apt gets a
+# linked into /usr/local/bin (their /usr/share/prometheus data into /usr/share/prometheus, e.g.
+# Alertmanager's templates) and their docker CLI plugins copied to $PLUGIN_DIR. dpkg's database and the machine's apt sources stay untouched: apt gets a
 # sources directory, lists and cache of its own (under $FORKY_APT_DIR) with one forky entry on
 # the mirror URI that /etc/apt/sources.list.d/debian.sources names.
 set -euo pipefail
