@@ -7,6 +7,7 @@ alerts' `for:` shortened to 10 s. All traffic goes to the published ports on 127
 
 import collections
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass, field
 
@@ -232,3 +233,32 @@ def test_prometheus_cannot_reach_the_database(monitored):
             "exec", prometheus["Id"], "python3", "-c", resolve, name, check=False, timeout=30
         )
         assert (found.returncode == 0) == resolves, (name, found.stderr)
+
+
+def test_alertmanagers_start_writes_the_webhook_url_for_its_user_only(monitored):
+    """The profile's start.sh, in the running Alertmanager container as its user: a value that
+    is not an http(s) URL is refused (exit 2), a URL is written to the file alertmanager.yml's
+    url_file names, mode 0600. The file is removed again (the profile runs with no URL)."""
+    (alertmanager,) = monitored.containers("alertmanager", running=True)
+    start = ["/bin/sh", "/etc/alertmanager/vdt/start.sh", "/bin/true"]
+
+    def exec_with(url: str, *command: str) -> subprocess.CompletedProcess[str]:
+        """Run COMMAND in the container with ALERT_WEBHOOK_URL=URL."""
+        return docker(
+            "exec", "-e", f"ALERT_WEBHOOK_URL={url}", alertmanager["Id"], *command,
+            check=False, timeout=30,
+        )  # fmt: skip
+
+    refused = exec_with("ftp://alerts.example.org/", *start)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "must be an http:// or https:// URL" in refused.stderr
+    # The container's own loopback: nothing leaves it if Alertmanager posts meanwhile.
+    url = "http://127.0.0.1:9/alerts"
+    try:
+        written = exec_with(url, *start)
+        assert written.returncode == 0, written.stderr
+        mode = exec_with("", "stat", "-c", "%a %u", "/alertmanager/webhook_url")
+        assert mode.stdout.split() == ["600", "65534"], mode.stdout + mode.stderr
+        assert exec_with("", "cat", "/alertmanager/webhook_url").stdout == url
+    finally:
+        exec_with("", "rm", "-f", "/alertmanager/webhook_url")
