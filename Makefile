@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CANARY ?=
 
-.PHONY: run check test lint bench lock clean figures screenshots image-report
+.PHONY: run check test lint bench lock clean figures screenshots image-report kubernetes-monitoring
 
 # uv, pinned by version and hash in backend/build-tools.txt (as the backend image installs it),
 # in a venv of its own: Debian's python3 is externally managed (PEP 668), so no
@@ -53,6 +53,10 @@ image-report: $(VENV)/.installed
 # The suites' figures (from the last `make test`) into README.md and docs/monitoring.md.
 figures: $(VENV)/.installed
 	$(PY) -m devtools.generators.doc_figures
+
+# kubernetes/monitoring/'s PrometheusRule and Alertmanager config, from monitoring/ (one source).
+kubernetes-monitoring: $(VENV)/.installed
+	$(PY) -m devtools.generators.kubernetes_monitoring
 
 # mypy checks the files that pyproject.toml's [tool.mypy] names; pre-commit runs the same.
 lint: $(VENV)/.installed

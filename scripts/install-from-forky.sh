@@ -5,7 +5,8 @@
 # For self-contained programs (Go binaries such as promtool, the exporters and docker's compose
 # and buildx plugins): the packages are downloaded without their dependencies, checked by apt
 # against forky's signed Release file, unpacked under $FORKY_ROOT/PACKAGE, their usr/bin programs
-# linked into /usr/local/bin and their docker CLI plugins copied to $PLUGIN_DIR. dpkg's database and the machine's apt sources stay untouched: apt gets a
+# linked into /usr/local/bin (their /usr/share/prometheus data into /usr/share/prometheus, e.g.
+# Alertmanager's templates) and their docker CLI plugins copied to $PLUGIN_DIR. dpkg's database and the machine's apt sources stay untouched: apt gets a
 # sources directory, lists and cache of its own (under $FORKY_APT_DIR) with one forky entry on
 # the mirror URI that /etc/apt/sources.list.d/debian.sources names.
 set -euo pipefail
@@ -68,6 +69,18 @@ for deb in ./*.deb; do
       continue
     fi
     ln -sf "$program" "/usr/local/bin/$name"
+  done
+  # Data that a program opens at a fixed path (Alertmanager's default.tmpl under
+  # /usr/share/prometheus/alertmanager) is linked there, unless the machine has its own.
+  for data in "$FORKY_ROOT/$package"/usr/share/prometheus/*; do
+    [[ -e $data ]] || continue
+    mkdir -p /usr/share/prometheus
+    target="/usr/share/prometheus/$(basename "$data")"
+    if [[ -e $target && $(readlink -f "$target") != "$FORKY_ROOT"/* ]]; then
+      echo "install-from-forky: $target is the machine's own; not linked" >&2
+      continue
+    fi
+    ln -sfn "$data" "$target"
   done
   for plugin in "$FORKY_ROOT/$package"/usr/{libexec,lib}/docker/cli-plugins/*; do
     [[ -e $plugin ]] && install -D -m 0755 "$plugin" "$PLUGIN_DIR/$(basename "$plugin")"

@@ -278,10 +278,15 @@ def test_the_autoscaler_and_the_disruption_budget_fit_together(documents):
 
 
 def test_every_manifest_file_is_part_of_a_kustomization():
-    """No YAML under kubernetes/ is left out of the rendering (and so of the validation)."""
+    """No YAML under kubernetes/ is left out of the rendering (and so of the validation): each is
+    a resource or a generator's file of some kustomization."""
     listed = set()
     for kustomization in (REPO / "kubernetes").rglob("kustomization.yaml"):
-        for entry in yaml.safe_load(kustomization.read_text()).get("resources", []):
+        spec = yaml.safe_load(kustomization.read_text())
+        entries = list(spec.get("resources", []))
+        for generator in spec.get("secretGenerator", []) + spec.get("configMapGenerator", []):
+            entries += [entry.split("=")[-1] for entry in generator.get("files", [])]
+        for entry in entries:
             listed.add((kustomization.parent / entry).resolve())
     files = {
         path.resolve()

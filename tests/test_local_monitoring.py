@@ -1,7 +1,7 @@
 """`make run MONITORING=1`: a real Prometheus (Debian's package) scraping the local replicas.
 
-Skipped, visibly and with the install command, when prometheus is not installed; CI installs it
-(scripts/install-from-forky.sh prometheus).
+Skipped, visibly and with the install command, when prometheus or alertmanager is not installed;
+CI installs them (scripts/install-from-forky.sh prometheus prometheus-alertmanager).
 """
 
 import os
@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from devtools.figures import save
-from devtools.local_stack.prometheus import INSTALL_COMMAND
+from devtools.local_stack.prometheus import ALERTMANAGER_INSTALL_COMMAND, INSTALL_COMMAND
 from devtools.paths import REPO
 from devtools.processes import free_port, port_open
 from tests.stack_helpers import new_stack, served_by
@@ -29,9 +29,11 @@ WHOAMI_COUNT = 'sum by (instance) (attendee_directory_http_requests_total{route=
 
 
 def _prometheus_or_skip() -> None:
-    """Skip with the install command when Prometheus is not on PATH."""
+    """Skip with the install command when Prometheus or Alertmanager is not on PATH."""
     if shutil.which("prometheus") is None:
         pytest.skip(f"prometheus is not installed: run `{INSTALL_COMMAND}`")
+    if shutil.which("prometheus-alertmanager") is None:
+        pytest.skip(f"alertmanager is not installed: run `{ALERTMANAGER_INSTALL_COMMAND}`")
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +46,7 @@ def monitored(tmp_path_factory):
         replicas=REPLICAS,
         monitoring=True,
         prometheus_port=free_port(),
+        alertmanager_port=free_port(),
     )
     with stack as running:
         yield running
@@ -126,9 +129,10 @@ def test_a_replicas_request_counter_in_prometheus_grows_with_requests_through_ng
         assert after[address] == count, (before, after, seen)
 
 
-# The stop sends each of Prometheus, the exporter, nginx, the replica and the database SIGTERM
-# and waits up to 10 s (then SIGKILL and 5 s more): the bound of a stop that works as designed.
-STOP_BOUND_S = 5 * (10 + 5) + 15
+# The stop sends each of Prometheus, Alertmanager, the two exporters, nginx, the replica and the
+# database SIGTERM and waits up to 10 s (then SIGKILL and 5 s more): the bound of a stop that
+# works as designed.
+STOP_BOUND_S = 7 * (10 + 5) + 15
 
 
 def test_make_run_with_monitoring_leaves_no_process_after_ctrl_c(tmp_path):
@@ -140,6 +144,7 @@ def test_make_run_with_monitoring_leaves_no_process_after_ctrl_c(tmp_path):
         sys.executable, "-m", "devtools.local_stack", "--replicas", "1", "--port", str(port),
         "--https-port", str(free_port()), "--tls-dir", str(tls_dir()),
         "--monitoring", "--prometheus-port", str(prometheus_port), "--state-dir", str(tmp_path),
+        "--alertmanager-port", str(free_port()),
     ]  # fmt: skip
     # Started with SIGINT ignored, as a non-interactive shell starts a background job (how a CI
     # runner may start the whole suite): the run must still stop on SIGINT.
@@ -170,7 +175,7 @@ def test_make_run_with_monitoring_leaves_no_process_after_ctrl_c(tmp_path):
         if run.poll() is None:
             run.kill()
     assert run.returncode == 0, "".join(output)
-    assert "stopped: Prometheus, nginx" in "".join(output)
+    assert "stopped: Prometheus, Alertmanager, nginx" in "".join(output)
     assert not port_open(prometheus_port)
     assert _processes_mentioning(str(tmp_path)) == []
 
@@ -196,3 +201,23 @@ def _processes_mentioning(text: str) -> list[str]:
         if text in cmdline:
             found.append(cmdline)
     return found
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://alerts.example.org/", "alerts.example.org/hook", "https://"]
+)
+def test_a_webhook_url_alertmanager_cannot_post_to_is_refused_before_anything_starts(url, tmp_path):
+    """ALERT_WEBHOOK_URL that is not an http(s) URL with a host: exit 2 naming the variable, and
+    nothing started (no state directory), rather than an Alertmanager failing at its first alert."""
+    state = tmp_path / "state"
+    run = subprocess.run(
+        [sys.executable, "-m", "devtools.local_stack", "--monitoring", "--state-dir", str(state)],
+        cwd=REPO,
+        env={**os.environ, "ALERT_WEBHOOK_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "ALERT_WEBHOOK_URL must be an http:// or https:// URL" in run.stderr
+    assert not state.exists()

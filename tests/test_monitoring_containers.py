@@ -7,6 +7,7 @@ alerts' `for:` shortened to 10 s. All traffic goes to the published ports on 127
 
 import collections
 import shutil
+import subprocess
 import time
 from dataclasses import dataclass, field
 
@@ -27,6 +28,9 @@ from tests.stack_helpers import SUITE_DOOR_ENV, container_secrets
 
 pytestmark = pytest.mark.containers
 
+STACK = ["webserver", "backend", "database"]
+OFFLINE_MONITORING = ["prometheus", "alertmanager", "nginx-exporter", "node-exporter"]
+
 
 @dataclass
 class MonitoredProject(StackProject):
@@ -34,6 +38,8 @@ class MonitoredProject(StackProject):
 
     prometheus_port: int = field(kw_only=True)
     config_dir: str = field(kw_only=True)
+    services: list[str] = field(kw_only=True, default_factory=list)  # empty: every one
+    alertmanager_port: int = field(kw_only=True, default_factory=free_port)
 
     def env(self) -> dict[str, str]:
         """compose.yaml's variables, plus where Prometheus listens and reads its config."""
@@ -42,6 +48,7 @@ class MonitoredProject(StackProject):
             "COMPOSE_PROFILES": "monitoring",
             "PROMETHEUS_PORT": str(self.prometheus_port),
             "PROMETHEUS_CONFIG_DIR": self.config_dir,
+            "ALERTMANAGER_PORT": str(self.alertmanager_port),
         }
 
 
@@ -101,6 +108,8 @@ def monitored(tmp_path_factory):
     config_dir.chmod(0o755)
     for path in config_dir.iterdir():
         path.chmod(0o644)  # Prometheus runs as nobody
+    # Grafana and cAdvisor come from registries only: offline, the profile's other services.
+    services = [] if not mode.offline else [*STACK, *OFFLINE_MONITORING]
     project = MonitoredProject(
         mode.files,
         free_port(),
@@ -108,10 +117,11 @@ def monitored(tmp_path_factory):
         secrets_dir=secrets_dir,
         prometheus_port=free_port(),
         config_dir=str(config_dir),
+        services=services,
         extra_env=dict(SUITE_DOOR_ENV),
     )
     try:
-        project.compose("up", "--build", "-d", "--scale", "backend=3", timeout=900)
+        project.compose("up", "--build", "-d", "--scale", "backend=3", *services, timeout=900)
         project.wait_healthy({"backend": 3, "webserver": 1, "database": 1}, timeout=180)
         yield project
     finally:
@@ -121,7 +131,9 @@ def monitored(tmp_path_factory):
 def test_prometheus_follows_scale_and_counts_add_up(monitored, pytestconfig):
     """3 targets up, then 5 after scaling with no restart; 90 requests add up per replica."""
     first = _wait(lambda: _backend_targets(monitored).count("up") == 3, 30, "3 backend targets up")
-    monitored.compose("up", "-d", "--no-recreate", "--scale", "backend=5", timeout=300)
+    monitored.compose(
+        "up", "-d", "--no-recreate", "--scale", "backend=5", *monitored.services, timeout=300
+    )
     monitored.wait_healthy({"backend": 5}, timeout=120)
     scaled = _wait(lambda: _backend_targets(monitored).count("up") == 5, 30, "5 backend targets up")
 
@@ -170,15 +182,29 @@ def test_prometheus_follows_scale_and_counts_add_up(monitored, pytestconfig):
 
 
 def test_a_hung_replica_goes_down_and_its_alert_is_raised(monitored):
-    """A paused replica stays in DNS but answers nothing: target down, then its alert."""
+    """A paused replica stays in DNS but answers nothing: target down, then its alert, which
+    Prometheus sends to Alertmanager."""
     victim = monitored.containers("backend")[0]["Id"]
     docker("pause", victim)
     try:
         _wait(lambda: "down" in _backend_targets(monitored), 30, "a backend target down")
         alerts = 'ALERTS{alertname="BackendReplicaDown"}'
         _wait(lambda: _query(monitored, alerts), 30, "BackendReplicaDown pending or firing")
+        # Firing, it reaches the profile's Alertmanager (no ALERT_WEBHOOK_URL: held there).
+        _wait(lambda: _alertmanager_has(monitored, "BackendReplicaDown"), 60, "it in Alertmanager")
     finally:
         docker("unpause", victim)
+
+
+def _alertmanager_has(project: MonitoredProject, alertname: str) -> bool:
+    """True when the project's Alertmanager holds an active alert named ALERTNAME."""
+    response = requests.get(
+        f"http://127.0.0.1:{project.alertmanager_port}/api/v2/alerts",
+        params={"filter": f'alertname="{alertname}"'},
+        timeout=5,
+    )
+    response.raise_for_status()
+    return any(alert["status"]["state"] == "active" for alert in response.json())
 
 
 def test_the_front_door_exposes_no_metrics(monitored):
@@ -207,3 +233,32 @@ def test_prometheus_cannot_reach_the_database(monitored):
             "exec", prometheus["Id"], "python3", "-c", resolve, name, check=False, timeout=30
         )
         assert (found.returncode == 0) == resolves, (name, found.stderr)
+
+
+def test_alertmanagers_start_writes_the_webhook_url_for_its_user_only(monitored):
+    """The profile's start.sh, in the running Alertmanager container as its user: a value that
+    is not an http(s) URL is refused (exit 2), a URL is written to the file alertmanager.yml's
+    url_file names, mode 0600. The file is removed again (the profile runs with no URL)."""
+    (alertmanager,) = monitored.containers("alertmanager", running=True)
+    start = ["/bin/sh", "/etc/alertmanager/vdt/start.sh", "/bin/true"]
+
+    def exec_with(url: str, *command: str) -> subprocess.CompletedProcess[str]:
+        """Run COMMAND in the container with ALERT_WEBHOOK_URL=URL."""
+        return docker(
+            "exec", "-e", f"ALERT_WEBHOOK_URL={url}", alertmanager["Id"], *command,
+            check=False, timeout=30,
+        )  # fmt: skip
+
+    refused = exec_with("ftp://alerts.example.org/", *start)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "must be an http:// or https:// URL" in refused.stderr
+    # The container's own loopback: nothing leaves it if Alertmanager posts meanwhile.
+    url = "http://127.0.0.1:9/alerts"
+    try:
+        written = exec_with(url, *start)
+        assert written.returncode == 0, written.stderr
+        mode = exec_with("", "stat", "-c", "%a %u", "/alertmanager/webhook_url")
+        assert mode.stdout.split() == ["600", "65534"], mode.stdout + mode.stderr
+        assert exec_with("", "cat", "/alertmanager/webhook_url").stdout == url
+    finally:
+        exec_with("", "rm", "-f", "/alertmanager/webhook_url")

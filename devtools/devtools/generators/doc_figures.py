@@ -28,6 +28,12 @@ BLOCKS = [
         ("monitoring", "monitoring-local"),
         "measurement",
     ),
+    Block(
+        DOCS / "monitoring.md",
+        "alert-figures",
+        ("alerting-database", "alerting-replica", "alerting-dashboard"),
+        "measurement",
+    ),
 ]
 
 

@@ -113,6 +113,7 @@ def main() -> int:
             port=free_port(),
             monitoring=True,
             prometheus_port=free_port(),
+            alertmanager_port=free_port(),
             extra_env={"STATS_FLUSH_SECONDS": "0"},
         )
         with stack, chromium.chromium(Path(scratch)) as driver:

@@ -6,13 +6,14 @@ import sys
 import threading
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings
 
 from attendee_directory.config import Settings, default
 
 from ..paths import STATE_DIR
 from .nginx import NginxMissing, find_nginx, nginx_version
+from .prometheus import check_webhook_url
 from .stack import LocalStack
 from .supervisor import Supervisor
 
@@ -25,9 +26,12 @@ class RunSettings(BaseSettings):
     https_port: int = LocalStack.https_port
     mongo_uri: str | None = None  # unset: a database of our own under the state directory
     mongo_db: str = default(Settings, "mongo_db")
-    # MONITORING=1: Prometheus beside the stack (prometheus.py); empty means off.
+    # MONITORING=1: Prometheus and Alertmanager beside the stack (prometheus.py); empty is off.
     monitoring: bool = LocalStack.monitoring
     prometheus_port: int = LocalStack.prometheus_port
+    alertmanager_port: int = LocalStack.alertmanager_port
+    # Where Alertmanager posts every alert (its webhook JSON); empty: nowhere, held there.
+    alert_webhook_url: str | None = None
 
     @field_validator("monitoring", mode="before")
     @classmethod
@@ -35,10 +39,23 @@ class RunSettings(BaseSettings):
         """MONITORING= (set but empty) is off, as unset is."""
         return False if value == "" else value
 
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        """Empty is unset; anything else must be a URL Alertmanager can post to."""
+        return check_webhook_url(value) if value else None
+
 
 def main() -> int:
     """Parse the command line, start the stack, and wait for Ctrl-C or SIGTERM."""
-    environment = RunSettings()
+    try:
+        environment = RunSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'/'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        print(f"error: {problems}", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--replicas", type=int, default=environment.replicas)
     parser.add_argument("--port", type=int, default=environment.port, help="plain HTTP")
@@ -56,9 +73,10 @@ def main() -> int:
         "--monitoring",
         action="store_true",
         default=environment.monitoring,
-        help="also start Prometheus (Debian's package) scraping the replicas (MONITORING=1)",
+        help="also start Prometheus and Alertmanager (Debian's packages) (MONITORING=1)",
     )
     parser.add_argument("--prometheus-port", type=int, default=environment.prometheus_port)
+    parser.add_argument("--alertmanager-port", type=int, default=environment.alertmanager_port)
     args = parser.parse_args()
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
@@ -75,6 +93,8 @@ def main() -> int:
         mongo_db=environment.mongo_db,
         monitoring=args.monitoring,
         prometheus_port=args.prometheus_port,
+        alertmanager_port=args.alertmanager_port,
+        alert_webhook_url=environment.alert_webhook_url,
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -101,7 +121,7 @@ def main() -> int:
     finally:
         print("\nstopping ...", flush=True)
         stack.stop()
-        stopped = "Prometheus, nginx" if args.monitoring else "nginx"
+        stopped = "Prometheus, Alertmanager, nginx" if args.monitoring else "nginx"
         print(f"stopped: {stopped}, replicas and database; data kept in", stack.state_dir / "db")
     return 0
 

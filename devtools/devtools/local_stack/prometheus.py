@@ -1,16 +1,21 @@
-"""`make run MONITORING=1`: a local Prometheus (Debian's package) scraping the local replicas.
+"""`make run MONITORING=1`: a local Prometheus and Alertmanager (Debian's packages) for the
+local replicas.
 
-The scrape settings and the alert rules are monitoring/prometheus.yml and monitoring/alerts.yml,
-the compose profile's own files; only the targets differ. Compose finds the replicas by DNS,
-this run lists their 127.0.0.1 ports as static targets, as the local nginx config lists them
-as upstreams (nginx.py). nginx's stub_status is read by Debian's nginx exporter
-when it is installed; otherwise the nginx job is left out and the run says so.
+The scrape settings, the alert rules and the alert routes are monitoring/prometheus.yml,
+monitoring/alerts.yml and monitoring/alertmanager/alertmanager.yml, the compose profile's own
+files; only the addresses differ. Compose finds the replicas by DNS, this run lists their
+127.0.0.1 ports as static targets, as the local nginx config lists them as upstreams (nginx.py).
+nginx's stub_status is read by Debian's nginx exporter and the host by node-exporter when they
+are installed; otherwise their jobs are left out and the run says so. ALERT_WEBHOOK_URL is
+written to the file that the Alertmanager config's url_file names (it expands no variables).
 """
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml  # type: ignore[import-untyped]  # (PyYAML ships no type hints; no stubs in the lock)
 
@@ -21,6 +26,11 @@ MONITORING = REPO / "monitoring"
 INSTALL_COMMAND = "sudo scripts/install-from-forky.sh prometheus"
 EXPORTER = "prometheus-nginx-exporter"  # Debian's name of nginx/nginx-prometheus-exporter
 EXPORTER_INSTALL_COMMAND = f"sudo scripts/install-from-forky.sh {EXPORTER}"
+NODE_EXPORTER = "prometheus-node-exporter"
+ALERTMANAGER = "prometheus-alertmanager"  # Debian's name of the alertmanager binary
+ALERTMANAGER_INSTALL_COMMAND = f"sudo scripts/install-from-forky.sh {ALERTMANAGER}"
+# Where the containers' start writes ALERT_WEBHOOK_URL (alertmanager.yml's url_file).
+CONTAINER_WEBHOOK_FILE = "/alertmanager/webhook_url"
 
 
 class PrometheusMissing(RuntimeError):
@@ -38,23 +48,48 @@ def find_prometheus() -> str:
     return found
 
 
+def find_alertmanager() -> str:
+    """The alertmanager binary on PATH, or PrometheusMissing naming the install command."""
+    found = shutil.which(ALERTMANAGER)
+    if found is None:
+        raise PrometheusMissing(
+            "MONITORING=1 needs Alertmanager, which is not installed. Install Debian forky's "
+            f"package (0.33) with:\n    {ALERTMANAGER_INSTALL_COMMAND}"
+        )
+    return found
+
+
+def check_webhook_url(url: str) -> str:
+    """URL if it is an http(s) URL with a host (what Alertmanager can post to), else ValueError
+    saying so; checked at the start, where Alertmanager would fail only at its first alert."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("ALERT_WEBHOOK_URL must be an http:// or https:// URL with a host")
+    return url
+
+
 def local_config(
     backends: list[int],
     nginx_exporter: int | None,
     own_port: int,
+    alertmanager: int | None = None,
+    node_exporter: int | None = None,
+    config_dir: Path = MONITORING,
     backend_secret: Path | None = None,
 ) -> dict:
-    """monitoring/prometheus.yml with its service discovery replaced by 127.0.0.1 targets.
+    """CONFIG_DIR's prometheus.yml with its service discovery replaced by 127.0.0.1 targets.
 
-    BACKENDS are the replicas' ports, NGINX_EXPORTER the exporter's port (None: no nginx job).
-    Jobs with no local counterpart (node-exporter) are dropped; every other setting is kept.
-    BACKEND_SECRET: the file of the front door's secret, which the local replicas require on
-    /metrics too (sent as a bearer credential).
+    BACKENDS are the replicas' ports, NGINX_EXPORTER, ALERTMANAGER and NODE_EXPORTER the other
+    parts' ports (None: that job, and for Alertmanager the alerting block, is left out). Every
+    other setting is kept. BACKEND_SECRET: the file of the front door's secret, which the local
+    replicas require on /metrics too (sent as a bearer credential).
     """
-    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
+    config = yaml.safe_load((config_dir / "prometheus.yml").read_text())
     targets = {
         "backend": [f"127.0.0.1:{port}" for port in backends],
         "nginx": [f"127.0.0.1:{nginx_exporter}"] if nginx_exporter else [],
+        "node": [f"127.0.0.1:{node_exporter}"] if node_exporter else [],
+        "alertmanager": [f"127.0.0.1:{alertmanager}"] if alertmanager else [],
         "prometheus": [f"127.0.0.1:{own_port}"],
     }
     jobs = []
@@ -67,33 +102,109 @@ def local_config(
             local["authorization"] = {"type": "Bearer", "credentials_file": str(backend_secret)}
         jobs.append(local)
     config["scrape_configs"] = jobs
+    if alertmanager:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": targets["alertmanager"]}]}]
+        }
+    else:
+        config.pop("alerting", None)
     # Rule files are relative to the config file; this one is written elsewhere.
-    config["rule_files"] = [str(MONITORING / name) for name in config.get("rule_files", [])]
+    config["rule_files"] = [str(config_dir / name) for name in config.get("rule_files", [])]
+    return config
+
+
+def local_alertmanager_config(webhook_file: Path, config_dir: Path = MONITORING) -> dict:
+    """CONFIG_DIR's alertmanager/alertmanager.yml with the containers' url_file replaced by
+    WEBHOOK_FILE, the file this run writes ALERT_WEBHOOK_URL to."""
+    config = yaml.safe_load((config_dir / "alertmanager" / "alertmanager.yml").read_text())
+    for receiver in config.get("receivers", []):
+        for webhook in receiver.get("webhook_configs", []):
+            if webhook.get("url_file") == CONTAINER_WEBHOOK_FILE:
+                webhook["url_file"] = str(webhook_file)
     return config
 
 
 @dataclass
 class LocalPrometheus:
-    """Prometheus (and the nginx exporter, if installed) for a started LocalStack."""
+    """Prometheus, Alertmanager and the exporters (those installed) for a started LocalStack."""
 
     runtime_dir: Path
     port: int
     logs: Path
+    alertmanager_port: int = 9093
+    # Sent every alert (ALERT_WEBHOOK_URL); None: Alertmanager holds them (docs/monitoring.md).
+    alert_webhook_url: str | None = None
+    # Where prometheus.yml, alerts.yml and alertmanager/ are: a test's shortened copies.
+    config_dir: Path = MONITORING
     process: subprocess.Popen | None = None
     exporter: subprocess.Popen | None = None
     exporter_port: int | None = None
+    alertmanager: subprocess.Popen | None = None
+    node_exporter: subprocess.Popen | None = None
+    node_exporter_port: int | None = None
 
     @property
     def url(self) -> str:
         """Where Prometheus' HTTP API (and Debian's placeholder page) answers."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def alertmanager_url(self) -> str:
+        """Where Alertmanager's UI and API answer."""
+        return f"http://127.0.0.1:{self.alertmanager_port}"
+
+    def _start_alertmanager(self) -> None:
+        """Start Alertmanager on 127.0.0.1 with the routes of alertmanager.yml; wait for it."""
+        directory = self.runtime_dir / "alertmanager"
+        directory.mkdir()
+        webhook_file = directory / "webhook_url"
+        if self.alert_webhook_url:
+            # The URL may hold a token (a chat's webhook): readable by this user only.
+            descriptor = os.open(webhook_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+                out.write(self.alert_webhook_url)
+        config = directory / "alertmanager.yml"
+        config.write_text(yaml.safe_dump(local_alertmanager_config(webhook_file, self.config_dir)))
+        self.alertmanager = start(
+            [
+                find_alertmanager(),
+                f"--config.file={config}",
+                f"--storage.path={directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.alertmanager_port}",
+                # One instance: no gossip port (it would listen on every address).
+                "--cluster.listen-address=",
+            ],
+            self.logs / "alertmanager.log",
+        )
+        wait_until(
+            lambda: http_ok(f"{self.alertmanager_url}/-/ready"),
+            timeout=30,
+            what=f"Alertmanager (log: {self.logs / 'alertmanager.log'})",
+            process=self.alertmanager,
+        )
+
+    def _start_node_exporter(self, binary: str) -> None:
+        """Start node-exporter on 127.0.0.1 (host CPU, memory, load, network); wait for it."""
+        self.node_exporter_port = free_port()
+        self.node_exporter = start(
+            [binary, f"--web.listen-address=127.0.0.1:{self.node_exporter_port}"],
+            self.logs / "node-exporter.log",
+        )
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{self.node_exporter_port}/metrics", timeout=5),
+            timeout=20,
+            what=f"node-exporter (log: {self.logs / 'node-exporter.log'})",
+            process=self.node_exporter,
+        )
+
     def start(
         self, backends: list[int], status_socket: Path, backend_secret: Path | None = None
     ) -> "LocalPrometheus":
-        """Start the exporter (if installed) on STATUS_SOCKET, then Prometheus, each waited for;
-        Prometheus scrapes the replicas with BACKEND_SECRET's secret (local_config)."""
+        """Start the exporters (those installed; the nginx one on STATUS_SOCKET), Alertmanager,
+        then Prometheus, each waited for; Prometheus scrapes the replicas with BACKEND_SECRET's
+        secret (local_config)."""
         binary = find_prometheus()
+        find_alertmanager()
         try:
             exporter = shutil.which(EXPORTER)
             if exporter:
@@ -112,12 +223,24 @@ class LocalPrometheus:
                     what=f"nginx exporter (log: {self.logs / 'nginx-exporter.log'})",
                     process=self.exporter,
                 )
+            node_exporter = shutil.which(NODE_EXPORTER)
+            if node_exporter:
+                self._start_node_exporter(node_exporter)
             # A fresh database each run, as the compose profile's tmpfs: no stale targets.
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
             self.runtime_dir.mkdir(parents=True)
+            self._start_alertmanager()
             config = self.runtime_dir / "prometheus.yml"
-            scrape = local_config(backends, self.exporter_port, self.port, backend_secret)
-            config.write_text(yaml.safe_dump(scrape))
+            settings = local_config(
+                backends,
+                self.exporter_port,
+                self.port,
+                alertmanager=self.alertmanager_port,
+                node_exporter=self.node_exporter_port,
+                config_dir=self.config_dir,
+                backend_secret=backend_secret,
+            )
+            config.write_text(yaml.safe_dump(settings))
             self.process = start(
                 [
                     binary,
@@ -140,11 +263,11 @@ class LocalPrometheus:
         return self
 
     def stop(self) -> None:
-        """Stop Prometheus and the exporter."""
-        for process in (self.process, self.exporter):
+        """Stop Prometheus, Alertmanager and the exporters."""
+        for process in (self.process, self.alertmanager, self.exporter, self.node_exporter):
             if process is not None:
                 stop(process)
-        self.process = self.exporter = None
+        self.process = self.alertmanager = self.exporter = self.node_exporter = None
 
     def describe(self) -> str:
         """What was started, for the person who started it."""
@@ -153,4 +276,17 @@ class LocalPrometheus:
             if self.exporter_port
             else f"no nginx exporter ({EXPORTER_INSTALL_COMMAND} adds it)"
         )
-        return f"{self.url}/api/v1/targets (config {self.runtime_dir / 'prometheus.yml'}); {nginx}"
+        node = (
+            f"node-exporter on 127.0.0.1:{self.node_exporter_port}"
+            if self.node_exporter_port
+            else f"no node-exporter (sudo scripts/install-from-forky.sh {NODE_EXPORTER} adds it)"
+        )
+        alerts = (
+            "alerts to ALERT_WEBHOOK_URL"
+            if self.alert_webhook_url
+            else "no ALERT_WEBHOOK_URL: alerts are held there (amtool alert query)"
+        )
+        return (
+            f"{self.url}/api/v1/targets (config {self.runtime_dir / 'prometheus.yml'}); {nginx}; "
+            f"{node}\nalertmanager: {self.alertmanager_url} ({alerts})"
+        )

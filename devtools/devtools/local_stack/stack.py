@@ -21,7 +21,7 @@ from ..paths import REPO
 from ..processes import free_port, http_ok, port_open, start, stop, wait_until
 from . import nginx
 from .mongo_server import MongoServer, start_mongo
-from .prometheus import LocalPrometheus, find_prometheus
+from .prometheus import MONITORING, LocalPrometheus, find_alertmanager, find_prometheus
 
 MAIN_WEIGHT = 4  # with --canary, each main replica weighs 4 and the canary 1
 CANARY_WEIGHT = 1
@@ -67,13 +67,17 @@ class LocalStack:
     # connections needs bursts as large as its connection count, whatever the rate.
     front_door: FrontDoor = field(default_factory=FrontDoor)
     extra_env: dict = field(default_factory=dict)
-    # MONITORING=1: Prometheus scraping the replicas, its API on 127.0.0.1:prometheus_port.
+    # MONITORING=1: Prometheus scraping the replicas, its API on 127.0.0.1:prometheus_port,
+    # and Alertmanager on alertmanager_port, posting alerts to alert_webhook_url if set.
     monitoring: bool = False
     prometheus_port: int = 9090
     # A new secret per start(): nginx sends it with every request, and the replicas answer only
     # requests that carry it (FRONT_DOOR_SECRET), so nothing on this machine reaches a replica
     # past nginx's limits. Prometheus and the supervisor send it too (replica_headers).
     front_door_secret: str = field(default="", init=False, repr=False)
+    alertmanager_port: int = 9093
+    alert_webhook_url: str | None = None
+    monitoring_dir: Path = MONITORING  # prometheus.yml, alerts.yml and alertmanager/ (tests)
     database: MongoServer | None = field(default=None, init=False)
     backends: list[Replica] = field(default_factory=list, init=False)
     nginx_process: subprocess.Popen | None = field(default=None, init=False, repr=False)
@@ -145,7 +149,9 @@ class LocalStack:
             _refuse_busy_port(self.https_port, "HTTPS_PORT")
         if self.monitoring:
             find_prometheus()  # before anything starts: a missing binary says how to install it
+            find_alertmanager()
             _refuse_busy_port(self.prometheus_port, "PROMETHEUS_PORT")
+            _refuse_busy_port(self.alertmanager_port, "ALERTMANAGER_PORT")
         self._make_admin_password()
         self._make_front_door_secret()
         try:
@@ -183,7 +189,12 @@ class LocalStack:
             )
             if self.monitoring:
                 self.prometheus = LocalPrometheus(
-                    self.state_dir / "prometheus", self.prometheus_port, self.logs
+                    self.state_dir / "prometheus",
+                    self.prometheus_port,
+                    self.logs,
+                    alertmanager_port=self.alertmanager_port,
+                    alert_webhook_url=self.alert_webhook_url,
+                    config_dir=self.monitoring_dir,
                 ).start(
                     [r.port for r in self.backends],
                     config.parent / "status.sock",
