@@ -112,7 +112,10 @@ class Manifest:
 
 
 def document_line(document: dict) -> bytes:
-    """One document as the archive stores it: canonical Extended JSON, one line."""
+    """One document as the archive stores it: canonical Extended JSON, one line, _id first, as
+    MongoDB stores every document (the stand-in keeps an upserted document's _id last)."""
+    if "_id" in document:
+        document = {"_id": document["_id"], **document}
     return json_util.dumps(document, json_options=CANONICAL_JSON_OPTIONS).encode() + b"\n"
 
 
