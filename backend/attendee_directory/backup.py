@@ -1,11 +1,12 @@
 """Backup and restore: the whole directory in one verified, compressed file.
 
 The archive is gzip-compressed text: a header line (JSON: the format's name and version, the
-app's version, when and from which database, and each collection's name, document count and
-SHA-256), then each collection's documents, one canonical MongoDB Extended JSON document per
-line in _id order (so ObjectIds, dates and binaries come back exactly), then an end line. A
-collection's checksum is the SHA-256 of its lines, so the same hash computed over a live
-collection (content_hash) says whether a restore brought back exactly what was saved.
+app's version, when and from which database, the collections' names), then per collection its
+documents, one canonical MongoDB Extended JSON document per line in _id order (so ObjectIds,
+dates and binaries come back exactly), followed by a line with its count and SHA-256; then an
+end line. A backup streams (nothing is held in memory or in a temporary file). A collection's
+checksum is the SHA-256 of its lines, so the same hash computed over a live collection
+(content_hash) says whether a restore brought back exactly what was saved.
 
 What a backup holds: every collection of the database except the ones in NOT_KEPT (sessions,
 idempotency keys, sign-in throttling, per-replica counters), so a collection that a later
@@ -99,7 +100,8 @@ class Manifest:
     app_version: str
     created_at: str
     database: str
-    collections: list[dict] = field(default_factory=list)  # {"name", "count", "sha256"}
+    # {"name"} in the header; "count" and "sha256" once read (they follow each collection).
+    collections: list[dict] = field(default_factory=list)
 
     def header(self) -> bytes:
         """The archive's first line."""
@@ -108,7 +110,7 @@ class Manifest:
 
     def counts(self) -> dict[str, int]:
         """Each collection's document count."""
-        return {c["name"]: c["count"] for c in self.collections}
+        return {c["name"]: c.get("count", 0) for c in self.collections}
 
 
 def document_line(document: dict) -> bytes:
@@ -152,34 +154,40 @@ def last_success(database: Database) -> datetime | None:
     return status["last_success_at"] if status else None
 
 
+def _control(kind: str, **fields: object) -> bytes:
+    """A line that is not a document: its first key is "#" (a document's is always "_id")."""
+    return json.dumps({"#": kind, **fields}).encode() + b"\n"
+
+
 def write_backup(database: Database, out: BinaryIO) -> Manifest:
-    """Write DATABASE's archive to OUT; the documents go through a temporary file first so that
-    the header can carry every count and checksum."""
+    """Stream DATABASE's archive to OUT, collection after collection; each collection's count and
+    checksum follow its documents, so nothing is held in memory or in a temporary file."""
     if (marker := unfinished_restore(database)) is not None:
         raise RestoreRefused(
             f"a restore into {database.name} started at {marker['started_at']:%Y-%m-%d %H:%M:%S} "
             "has not finished: finish it (restore --replace) before backing up"
         )
+    names = kept_collections(database)
     manifest = Manifest(
-        FORMAT_VERSION, __version__, datetime.now(UTC).isoformat(), database.name, []
+        FORMAT_VERSION,
+        __version__,
+        datetime.now(UTC).isoformat(),
+        database.name,
+        [{"name": name} for name in names],
     )
-    with tempfile.TemporaryFile() as body:
-        for name in kept_collections(database):
+    with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as archive:
+        archive.write(manifest.header())
+        for collection in manifest.collections:
             digest = hashlib.sha256()
             count = 0
-            for document in _documents(database, name):
+            for document in _documents(database, collection["name"]):
                 line = document_line(document)
                 digest.update(line)
-                body.write(line)
+                archive.write(line)
                 count += 1
-            manifest.collections.append(
-                {"name": name, "count": count, "sha256": digest.hexdigest()}
-            )
-        body.seek(0)
-        with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as archive:
-            archive.write(manifest.header())
-            shutil.copyfileobj(body, archive, 1 << 20)
-            archive.write(json.dumps({"end": FORMAT}).encode() + b"\n")
+            collection.update(count=count, sha256=digest.hexdigest())
+            archive.write(_control("collection", **collection))
+        archive.write(_control("end", collections=len(names)))
     return manifest
 
 
@@ -214,9 +222,14 @@ def read_manifest(archive: gzip.GzipFile) -> Manifest:
             f"({__version__}) reads up to {FORMAT_VERSION}: restore it with a newer version"
         )
     try:
-        return Manifest(**fields)
+        manifest = Manifest(**fields)
     except TypeError as exc:
         raise ArchiveError(f"the header is malformed: {exc}") from None
+    if not all(
+        isinstance(c, dict) and isinstance(c.get("name"), str) for c in manifest.collections
+    ):
+        raise ArchiveError("the header is malformed: its collections have no names")
+    return manifest
 
 
 def _opened(path: Path) -> gzip.GzipFile:
@@ -239,6 +252,58 @@ def _read_checked(path: Path, work: Callable[[gzip.GzipFile], None]) -> None:
         raise ArchiveError(f"the file is corrupted ({exc})") from None
 
 
+def _sections(archive: gzip.GzipFile, manifest: Manifest) -> Iterator[tuple[str, list[bytes]]]:
+    """Each collection's name and document lines, in batches of INSERT_BATCH (an empty batch
+    closes a collection), checking its count and checksum against the line that follows it."""
+    for expected in manifest.collections:
+        name = expected["name"]
+        digest = hashlib.sha256()
+        count = 0
+        batch: list[bytes] = []
+        while True:
+            line = archive.readline()
+            if not line.endswith(b"\n"):
+                raise ArchiveError(f"the file is truncated: it ends inside {name}")
+            if line.startswith(b'{"#"'):
+                break
+            digest.update(line)
+            count += 1
+            batch.append(line)
+            if len(batch) == INSERT_BATCH:
+                yield name, batch
+                batch = []
+        if batch:
+            yield name, batch
+        footer = _parsed(line)
+        if footer.get("name") != name:
+            raise ArchiveError(f"the file is corrupted: {name}'s documents end without its count")
+        if footer.get("count") != count or footer.get("sha256") != digest.hexdigest():
+            raise ArchiveError(
+                f"the file is corrupted: {name} has {count} documents whose checksum does not "
+                f"match the {footer.get('count')} it was written with"
+            )
+        expected.update(count=count, sha256=footer["sha256"])
+        yield name, []
+    end = archive.readline()
+    if not end.endswith(b"\n"):
+        raise ArchiveError("the file is truncated: it ends before its end line")
+    if _parsed(end) != {"#": "end", "collections": len(manifest.collections)}:
+        raise ArchiveError("the file is corrupted: its end line is not where it should be")
+    if archive.read(1):
+        raise ArchiveError("the file has data after its end line")
+
+
+def _parsed(line: bytes) -> dict:
+    """A control line's fields; ArchiveError if it is not one."""
+    try:
+        fields = json.loads(line)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict) or "#" not in fields:
+        raise ArchiveError("the file is corrupted: a line is neither a document nor a count")
+    return fields
+
+
 def verify(path: Path) -> Manifest:
     """Read the whole archive at PATH and check every count and checksum; ArchiveError names the
     first problem. Nothing is written anywhere."""
@@ -246,24 +311,8 @@ def verify(path: Path) -> Manifest:
 
     def check(archive: gzip.GzipFile) -> None:
         manifest = read_manifest(archive)
-        for collection in manifest.collections:
-            digest = hashlib.sha256()
-            for read in range(collection["count"]):
-                line = archive.readline()
-                if not line.endswith(b"\n"):
-                    raise ArchiveError(
-                        f"the file is truncated: {collection['name']} ends after {read} of "
-                        f"{collection['count']} documents"
-                    )
-                digest.update(line)
-            if digest.hexdigest() != collection["sha256"]:
-                raise ArchiveError(
-                    f"the file is corrupted: the checksum of {collection['name']} does not match"
-                )
-        if json.loads(archive.readline() or b"null") != {"end": FORMAT}:
-            raise ArchiveError("the file is truncated or has extra data: no end line where due")
-        if archive.read(1):
-            raise ArchiveError("the file has data after its end line")
+        for _ in _sections(archive, manifest):
+            pass
         found.append(manifest)
 
     _read_checked(path, check)
@@ -365,26 +414,20 @@ def restore(
     restored: dict[str, int] = {}
 
     def write(archive: gzip.GzipFile) -> None:
-        read_manifest(archive)
-        for collection in manifest.collections:
-            name = collection["name"]
-            lines = (archive.readline() for _ in range(collection["count"]))
+        cleared: set[str] = set()
+        for name, lines in _sections(archive, read_manifest(archive)):
             if name in skipped:
-                for _ in lines:
-                    pass
                 continue
             target = database[name]
-            target.delete_many({"_id": {"$nin": list(LOCAL_META)}} if name == META else {})
-            batch: list[dict] = []
-            for line in lines:
-                batch.append(json_util.loads(line, json_options=CANONICAL_JSON_OPTIONS))
-                if len(batch) == INSERT_BATCH:
-                    target.insert_many(batch, ordered=True)
-                    batch = []
-            if batch:
-                target.insert_many(batch, ordered=True)
-            restored[name] = collection["count"]
-            say(f"restored {name}: {collection['count']} documents")
+            if name not in cleared:
+                target.delete_many({"_id": {"$nin": list(LOCAL_META)}} if name == META else {})
+                cleared.add(name)
+            if lines:
+                documents = [json_util.loads(x, json_options=CANONICAL_JSON_OPTIONS) for x in lines]
+                target.insert_many(documents, ordered=True)
+                restored[name] = restored.get(name, 0) + len(documents)
+            else:
+                say(f"restored {name}: {restored.get(name, 0)} documents")
 
     _read_checked(path, write)
     prepare(database, seed=False)  # the indexes, as a replica's first start makes them

@@ -195,7 +195,12 @@ def bad_archives(good: Path, tmp_path) -> dict[str, tuple[Path, str]]:
     text = gzip.decompress(data).splitlines(keepends=True)
     header = json.loads(text[0])
     newer = dict(header, format_version=backup.FORMAT_VERSION + 1)
-    corrupted_line = [*text[:2], text[2].replace(b"a", b"b", 1), *text[3:]]
+    document = next(i for i, line in enumerate(text) if line.startswith(b'{"_id"'))
+    corrupted_line = [
+        *text[:document],
+        text[document].replace(b'"}', b'x"}', 1),
+        *text[document + 1 :],
+    ]
     return {
         "truncated": (_write(tmp_path, "truncated", data[: len(data) // 2]), "truncated"),
         "truncated after a whole line": (
@@ -203,7 +208,7 @@ def bad_archives(good: Path, tmp_path) -> dict[str, tuple[Path, str]]:
             "truncated",
         ),
         "corrupted compressed bytes": (_flip(tmp_path, data), "corrupted"),
-        "corrupted document": (_gzip(tmp_path, "doc", corrupted_line), "checksum of"),
+        "corrupted document": (_gzip(tmp_path, "doc", corrupted_line), "checksum does not"),
         "newer format": (
             _gzip(tmp_path, "newer", [json.dumps(newer).encode() + b"\n", *text[1:]]),
             "reads up to 1",
@@ -248,19 +253,17 @@ def test_a_restore_that_dies_midway_leaves_the_database_marked(filled, tmp_path,
     source, _ = filled
     good = write_archive(source, tmp_path)
     lines = gzip.decompress(good.read_bytes()).splitlines(keepends=True)
-    header = json.loads(lines[0])
-    # The same attendee twice, with checksums that match: the file is sound, the write fails.
-    offset = 1
-    for collection in header["collections"]:
-        if collection["name"] == ATTENDEES:
-            duplicate = lines[offset]
-            lines.insert(offset + 1, duplicate)
-            collection["count"] += 1
-            block = b"".join(lines[offset : offset + collection["count"]])
-            collection["sha256"] = hashlib.sha256(block).hexdigest()
-            break
-        offset += collection["count"]
-    lines[0] = json.dumps(header).encode() + b"\n"
+    # The same attendee twice, with a count and checksum that match: the file is sound, the
+    # write fails.
+    first = next(i for i, x in enumerate(lines) if x.startswith(b'{"_id"') and b"@example" in x)
+    footer = next(i for i in range(first, len(lines)) if lines[i].startswith(b'{"#"'))
+    lines.insert(first + 1, lines[first])
+    footer += 1
+    fields = json.loads(lines[footer])
+    assert fields["name"] == ATTENDEES
+    block = b"".join(lines[first:footer])
+    fields.update(count=footer - first, sha256=hashlib.sha256(block).hexdigest())
+    lines[footer] = json.dumps(fields).encode() + b"\n"
     broken = _gzip(tmp_path, "duplicate", lines)
     backup.verify(broken)  # sound as a file
 
