@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CANARY ?=
 
-.PHONY: run check test lint bench lock clean figures screenshots image-report backup restore
+.PHONY: run check test lint bench lock clean figures screenshots image-report backup restore \
+	backup-figures
 
 # uv, pinned by version and hash in backend/build-tools.txt (as the backend image installs it),
 # in a venv of its own: Debian's python3 is externally managed (PEP 668), so no
@@ -64,6 +65,10 @@ image-report: $(VENV)/.installed
 # The suites' figures (from the last `make test`) into README.md and docs/monitoring.md.
 figures: $(VENV)/.installed
 	$(PY) -m devtools.generators.doc_figures
+
+# docs/operations.md's backup and restore times at 100,000 attendees (a few minutes).
+backup-figures: $(VENV)/.installed
+	$(PY) -m devtools.generators.backup_figures
 
 # mypy checks the files that pyproject.toml's [tool.mypy] names; pre-commit runs the same.
 lint: $(VENV)/.installed
