@@ -30,7 +30,8 @@ def measure(count: int, work: Path) -> dict:
     """Seed COUNT attendees, back them up to a file, verify it, restore it into a new database."""
     server = start_mongo(work / "db")
     try:
-        with MongoClient(server.uri, tz_aware=True) as client:
+        client: MongoClient[dict] = MongoClient(server.uri, tz_aware=True)
+        with client:
             source = client["figures_source"]
             prepare(source, seed=False, admin=("admin", "the figures' admin password"))
             started = time.perf_counter()
