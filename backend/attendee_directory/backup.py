@@ -238,9 +238,11 @@ def _opened(path: Path) -> gzip.GzipFile:
 
 
 def _read_checked(path: Path, work: Callable[[gzip.GzipFile], None]) -> None:
-    """Run WORK on the decompressed archive, turning every decoding problem into ArchiveError."""
+    """Run WORK on the decompressed archive, turning every decoding problem into ArchiveError
+    (a file that cannot be opened at all raises its OSError)."""
+    opened = _opened(path)
     try:
-        with _opened(path) as archive:
+        with opened as archive:
             work(archive)
     except gzip.BadGzipFile as exc:
         if "not a gzipped file" in str(exc).lower():
@@ -539,22 +541,31 @@ def backup_command(args: argparse.Namespace) -> int:
         print("error: --repeat needs --output-dir", file=sys.stderr)
         return 2
     client, database = _database(settings)
-    with client:
-        if args.output_dir is None:
-            if args.output == "-":
-                manifest = write_backup(database, sys.stdout.buffer)
-                sys.stdout.buffer.flush()
-                size = 0
-            else:
-                target = Path(args.output)
-                manifest = write_file(database, target)
-                size = target.stat().st_size
-            record_success(database, manifest, size)
-            print(f"backup of {database.name}: {_summary(manifest)}", file=sys.stderr)
-            if args.output != "-":
-                print(args.output)
-            return 0
+    try:
+        with client:
+            return _backup(args, database, settings)
+    except (PyMongoError, OSError, RestoreRefused) as exc:
+        print(f"error: backup failed: {exc}", file=sys.stderr)
+        return 1
+
+
+def _backup(args: argparse.Namespace, database: Database, settings: Settings) -> int:
+    """The backup command's work, on an open client."""
+    if args.output_dir is not None:
         return _scheduled(database, Path(args.output_dir), settings, args.repeat)
+    if args.output == "-":
+        manifest = write_backup(database, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        size = 0
+    else:
+        target = Path(args.output)
+        manifest = write_file(database, target)
+        size = target.stat().st_size
+    record_success(database, manifest, size)
+    print(f"backup of {database.name}: {_summary(manifest)}", file=sys.stderr)
+    if args.output != "-":
+        print(args.output)
+    return 0
 
 
 def _scheduled(database: Database, directory: Path, settings: Settings, repeat: bool) -> int:
@@ -597,8 +608,15 @@ def restore_command(args: argparse.Namespace) -> int:
     except (ArchiveError, RestoreRefused) as exc:
         print(f"error: {exc}; nothing was changed", file=sys.stderr)
         return 1
-    except FileNotFoundError:
-        print(f"error: {args.input}: no such file; nothing was changed", file=sys.stderr)
+    except OSError as exc:
+        print(f"error: cannot read {args.input}: {exc}; nothing was changed", file=sys.stderr)
+        return 1
+    except PyMongoError as exc:
+        print(
+            f"error: the database failed: {exc}. If the restore had begun, the database is "
+            "marked unfinished (replicas answer /readyz 503): run it again with --replace",
+            file=sys.stderr,
+        )
         return 1
     finally:
         if args.input == "-":

@@ -336,6 +336,17 @@ def test_the_commands_stream_through_stdout_and_stdin(filled, settings, mongo):
     assert b"truncated" in again.stderr and b"nothing was changed" in again.stderr
 
 
+def test_the_commands_say_what_went_wrong(settings, tmp_path):
+    """A missing input and an unwritable output: exit 1 with the reason, no traceback."""
+    missing = _command(settings, "restore", "--input", str(tmp_path / "nope.backup"))
+    assert missing.returncode == 1
+    assert b"cannot read" in missing.stderr and b"nothing was changed" in missing.stderr
+    assert b"Traceback" not in missing.stderr
+    nowhere = _command(settings, "backup", "--output", str(tmp_path / "no" / "x.backup"))
+    assert nowhere.returncode == 1 and b"backup failed" in nowhere.stderr
+    assert b"Traceback" not in nowhere.stderr
+
+
 def test_the_last_success_is_a_metric_of_every_replica(app, client, tmp_path, make_app):
     """No series before any backup; after one, each replica reports its time from the database."""
     assert backup.BACKUP_STATUS  # the series comes from meta, not from the process
