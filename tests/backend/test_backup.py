@@ -289,12 +289,13 @@ def test_a_restore_that_dies_midway_leaves_the_database_marked(filled, tmp_path,
         source.client.drop_database(target.name)
 
 
-def _command(settings: Settings, *args: str, stdin: bytes | None = None):
+def _command(settings: Settings, *args: str, stdin: bytes | None = None, extra: dict | None = None):
     """Run `python -m attendee_directory ARGS` as a user would, against SETTINGS' database."""
     env = {
         **os.environ,
         "MONGO_URI": settings.mongo_uri,
         "MONGO_DB": settings.mongo_db,
+        **(extra or {}),
     }
     env.pop("ADMIN_PASSWORD", None)
     return subprocess.run(
@@ -334,6 +335,17 @@ def test_the_commands_stream_through_stdout_and_stdin(filled, settings, mongo):
     )
     assert again.returncode == 1
     assert b"truncated" in again.stderr and b"nothing was changed" in again.stderr
+
+
+def test_the_cronjob_form_writes_one_time_stamped_archive(settings, tmp_path):
+    """`backup --output-dir DIR` (the CronJob's command): one new archive in DIR, its path printed,
+    the BACKUP_KEEP newest kept."""
+    (tmp_path / "attendee-directory-20000101T000000.000Z.backup").write_bytes(b"old")
+    done = _command(settings, "backup", "--output-dir", str(tmp_path), extra={"BACKUP_KEEP": "1"})
+    assert done.returncode == 0, done.stderr
+    (made,) = tmp_path.iterdir()
+    assert done.stdout.decode().strip() == str(made)
+    backup.verify(made)
 
 
 def test_the_commands_say_what_went_wrong(settings, tmp_path):

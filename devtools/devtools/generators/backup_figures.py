@@ -3,6 +3,7 @@ benchmark's) on this machine's database server (mongod if installed, else nx-270
 the figures into docs/operations.md's "Backup and restore" between the block's markers."""
 
 import argparse
+import os
 import platform
 import sys
 import tempfile
@@ -50,6 +51,7 @@ def measure(count: int, work: Path) -> dict:
             restored = time.perf_counter() - started
             assert backup.content_hash(target, ATTENDEES) == backup.content_hash(source, ATTENDEES)
         return {
+            "load": os.getloadavg()[0],
             "attendees": count,
             "database": server.describe().split(" on ")[0],
             "insert_seconds": seeded,
@@ -85,8 +87,9 @@ def render(figures: dict) -> str:
     return (
         f"{START}\n"
         f"{figures['attendees']:,} generated attendees (the growth benchmark's), on "
-        f"{figures['database']}, {platform.machine()}, measured {figures['measured']} by "
-        "`make backup-figures`:\n\n"
+        f"{figures['database']}, {platform.machine()} with {os.cpu_count()} CPUs (load average "
+        f"{figures['load']:.1f} at the end: other work shared them), measured "
+        f"{figures['measured']} by `make backup-figures`:\n\n"
         f"| step | time or size |\n| --- | --- |\n{table}\n"
         f"{END}"
     )
