@@ -17,6 +17,7 @@ from devtools.compose import (
     ensure_offline_base_images,
     stack_project,
 )
+from devtools.paths import REPO
 from devtools.processes import free_port
 from devtools.signin import ADMIN, api_token, browser_session, token_session
 from tests.docker_engine import skip_without_engine
@@ -26,11 +27,12 @@ pytestmark = pytest.mark.containers
 skip_without_engine()
 
 EDITOR = ("keeper", "the keeper's long password")
-# What docs/operations.md tells compose users to type, run as written from the checkout.
-BACKUP_COMMAND = "docker compose run --rm -T backend python -m attendee_directory backup --output -"
-RESTORE_COMMAND = (
-    "docker compose run --rm -T backend python -m attendee_directory restore --input -"
-)
+# What docs/operations.md tells compose users to type (its first code block of the section),
+# run as written from the checkout, without the redirection.
+SECTION = (REPO / "docs" / "operations.md").read_text().split("## Backup and restore", 1)[1]
+BLOCK = SECTION.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+BACKUP_COMMAND = next(x for x in BLOCK if " backup --output - " in x).split(" > ")[0]
+RESTORE_COMMAND = next(x for x in BLOCK if " restore --input - " in x).split(" < ")[0]
 
 
 def shell(stack: StackProject, command: str, timeout: float = 300) -> subprocess.CompletedProcess:
