@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import signal
 import sys
@@ -44,7 +45,7 @@ from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS
 from pymongo import MongoClient
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ._version import __version__
 from .bootstrap import prepare
@@ -395,17 +396,7 @@ def restore(
         )
     if held:
         say("replacing " + ", ".join(f"{n} ({c} documents)" for n, c in held.items()))
-    database[META].update_one(
-        {"_id": RESTORE_MARKER},
-        {
-            "$set": {
-                "started_at": datetime.now(UTC),
-                "archive": path.name,
-                "archive_created_at": manifest.created_at,
-            }
-        },
-        upsert=True,
-    )
+    run = _mark(database, marker, path, manifest)
     names = [c["name"] for c in manifest.collections]
     skipped = [] if restore_tokens else [API_TOKENS]
     # Every kept collection of this database that the archive does not hold is emptied too, as
@@ -433,8 +424,36 @@ def restore(
 
     _read_checked(path, write)
     prepare(database, seed=False)  # the indexes, as a replica's first start makes them
-    database[META].delete_one({"_id": RESTORE_MARKER})
+    database[META].delete_one({"_id": RESTORE_MARKER, "run": run})
     return RestoreReport(manifest, held, restored, skipped, time.monotonic() - started)
+
+
+def _mark(database: Database, seen: dict | None, path: Path, manifest: Manifest) -> str:
+    """Set the unfinished-restore marker, atomically: a new one only if there is none, and an
+    unfinished one taken over only if it is still the one SEEN; so two restores started at once
+    cannot both write (the second is refused). The marker's run id, for removing it at the end
+    (a string: the stand-in matches no ObjectId outside _id, see standin.py)."""
+    run = secrets.token_hex(12)
+    fields = {
+        "run": run,
+        "started_at": datetime.now(UTC),
+        "archive": path.name,
+        "archive_created_at": manifest.created_at,
+    }
+    busy = RestoreRefused(f"another restore into {database.name} has just started")
+    if seen is None:
+        try:
+            database[META].insert_one({"_id": RESTORE_MARKER, **fields})
+        except DuplicateKeyError:
+            raise busy from None
+    elif (
+        database[META].find_one_and_update(
+            {"_id": RESTORE_MARKER, "run": seen.get("run")}, {"$set": fields}
+        )
+        is None
+    ):
+        raise busy
+    return run
 
 
 def how_to_finish(marker: dict) -> str:

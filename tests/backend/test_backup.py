@@ -399,3 +399,18 @@ def test_backup_every_takes_units(monkeypatch):
     monkeypatch.setenv("BACKUP_EVERY", "soon")
     with pytest.raises(ConfigError, match="BACKUP_EVERY"):
         Settings.from_env()
+
+
+def test_two_restores_started_at_once_cannot_both_write(filled, tmp_path):
+    """The marker is set atomically: of two restores that both found no marker (or the same
+    unfinished one), the second is refused before it writes."""
+    source, _ = filled
+    path = write_archive(source, tmp_path)
+    manifest = backup.verify(path)
+    backup._mark(source, None, path, manifest)
+    with pytest.raises(backup.RestoreRefused, match="another restore"):
+        backup._mark(source, None, path, manifest)
+    seen = backup.unfinished_restore(source)
+    backup._mark(source, seen, path, manifest)  # the first to take it over wins
+    with pytest.raises(backup.RestoreRefused, match="another restore"):
+        backup._mark(source, seen, path, manifest)
