@@ -345,6 +345,7 @@ def test_the_cronjob_form_writes_one_time_stamped_archive(settings, tmp_path):
     assert done.returncode == 0, done.stderr
     (made,) = tmp_path.iterdir()
     assert done.stdout.decode().strip() == str(made)
+    assert made.stat().st_mode & 0o777 == 0o600  # password hashes: the owner's only
     backup.verify(made)
 
 
