@@ -6,7 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CANARY ?=
 
-.PHONY: run check test lint bench lock clean figures screenshots image-report kubernetes-monitoring
+.PHONY: run check test lint bench lock clean figures screenshots image-report \
+	kubernetes-monitoring backup restore backup-figures
 
 # uv, pinned by version and hash in backend/build-tools.txt (as the backend image installs it),
 # in a venv of its own: Debian's python3 is externally managed (PEP 668), so no
@@ -31,6 +32,17 @@ $(VENV)/.installed: uv.lock pyproject.toml backend/pyproject.toml webserver/pypr
 # where devtools.local_stack reads them (its defaults live there, not here).
 run: $(VENV)/.installed
 	$(PY) -m devtools.local_stack $(if $(CANARY),--canary)
+
+# Against the running `make run` stack: `make backup` writes backups/attendee-directory-*.backup
+# and prints its path; `make restore FILE=...` restores one into an empty database (REPLACE=1:
+# replace what it holds; WITH_TOKENS=1: API tokens too). STATE_DIR/BACKUP_DIR: for the tests.
+backup: $(VENV)/.installed
+	$(PY) -m devtools.local_stack.backup $(if $(STATE_DIR),--state-dir "$(STATE_DIR)") \
+	  $(if $(BACKUP_DIR),--dir "$(BACKUP_DIR)") backup
+
+restore: $(VENV)/.installed
+	$(PY) -m devtools.local_stack.backup $(if $(STATE_DIR),--state-dir "$(STATE_DIR)") restore \
+	  "$(FILE)" $(if $(REPLACE),--replace) $(if $(WITH_TOKENS),--with-tokens)
 
 test: lint
 	$(PY) -m pytest
@@ -57,6 +69,10 @@ figures: $(VENV)/.installed
 # kubernetes/monitoring/'s PrometheusRule and Alertmanager config, from monitoring/ (one source).
 kubernetes-monitoring: $(VENV)/.installed
 	$(PY) -m devtools.generators.kubernetes_monitoring
+
+# docs/operations.md's backup and restore times at 100,000 attendees (a few minutes).
+backup-figures: $(VENV)/.installed
+	$(PY) -m devtools.generators.backup_figures
 
 # mypy checks the files that pyproject.toml's [tool.mypy] names; pre-commit runs the same.
 lint: $(VENV)/.installed

@@ -71,8 +71,11 @@ def _of_kind(documents: list[dict], *kinds: str) -> list[dict]:
 
 
 def _pod_labels(documents: list[dict]) -> list[dict]:
-    """The pod template labels of every workload."""
-    return [w["spec"]["template"]["metadata"]["labels"] for w in _of_kind(documents, *WORKLOADS)]
+    """The pod template labels of every workload, the CronJob's pods included."""
+    labels = [w["spec"]["template"]["metadata"]["labels"] for w in _of_kind(documents, *WORKLOADS)]
+    for cronjob in _of_kind(documents, "CronJob"):
+        labels.append(cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"])
+    return labels
 
 
 def _selects_a_pod(selector: dict, documents: list[dict]) -> bool:
@@ -310,7 +313,7 @@ def test_dns_egress_goes_only_to_the_cluster_dns(documents):
                 "kubernetes.io/metadata.name": "kube-system"
             }, policy["metadata"]["name"]
             assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
-    assert checked == 2  # the webserver's and the backend's
+    assert checked == 3  # the webserver's, the backend's and the backup's
 
 
 def test_the_ingress_ends_tls_for_every_host_it_serves(documents):
@@ -332,3 +335,39 @@ def test_the_cluster_webserver_serves_plain_http_behind_the_ingress(monkeypatch)
     assert "listen 8080;" in config and "ssl" not in config.replace("ssl_", "")
     assert "return 308" not in config and "Strict-Transport-Security" not in config
     assert "proxy_set_header X-Forwarded-Proto $forwarded_proto;" in config
+
+
+def test_the_backup_cronjob_runs_the_backup_command_where_it_may(documents):
+    """The CronJob runs the package's backup into its claim as the image's user, with settings
+    the backend reads, never two at once, and only the database lets it in."""
+    (cronjob,) = _of_kind(documents, "CronJob")
+    template = cronjob["spec"]["jobTemplate"]["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    command = container["command"]
+    assert command[:4] == ["python3", "-m", "attendee_directory", "backup"]
+    assert command[command.index("--output-dir") + 1] == "/backups"
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    read = {name.upper() for name in Settings.model_fields}
+    read |= {f"{name}_FILE" for name in read}
+    assert {variable["name"] for variable in container["env"]} <= read
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    claim = volumes["backups"]["persistentVolumeClaim"]["claimName"]
+    assert ("PersistentVolumeClaim", claim) in {
+        (doc["kind"], doc["metadata"]["name"]) for doc in documents
+    }
+    assert (
+        mounts["backups"] == "/backups" and container["securityContext"]["readOnlyRootFilesystem"]
+    )
+    user = re.search(r"^USER (\d+):(\d+)", (REPO / "backend/Dockerfile").read_text(), re.M)
+    context = template["spec"]["securityContext"]
+    assert (str(context["runAsUser"]), str(context["runAsGroup"])) == user.groups()
+    assert container["image"] == dict(_containers(documents))["backend"]["image"]
+    labels = template["metadata"]["labels"]
+    policies = {p["metadata"]["name"]: p["spec"] for p in _of_kind(documents, "NetworkPolicy")}
+    admitted = [
+        rule["from"][0]["podSelector"]["matchLabels"] for rule in policies["database"]["ingress"]
+    ]
+    assert labels in admitted
+    assert policies["backup"]["podSelector"]["matchLabels"] == labels
+    assert "ingress" not in policies["backup"]  # nothing may connect to it

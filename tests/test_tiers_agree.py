@@ -48,7 +48,8 @@ def test_one_log_format_switch_reaches_both_tiers_in_compose(monkeypatch):
     from nginx_config import render_container
 
     compose = (REPO / "compose.yaml").read_text()
-    assert compose.count("LOG_FORMAT: ${LOG_FORMAT:-text}") == 2
+    # The webserver's build, the backend's and the backup profile's environment.
+    assert compose.count("LOG_FORMAT: ${LOG_FORMAT:-text}") == 3
     assert "ARG LOG_FORMAT" in (REPO / "webserver" / "Dockerfile").read_text()
     monkeypatch.setenv("LOG_FORMAT", "json")
     assert "access_log /dev/stdout stack_json " in render_container()

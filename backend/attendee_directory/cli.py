@@ -4,7 +4,8 @@
 MONGO_DB), through the app and get_db() as flaskr's init-db does; it is safe to rerun.
 `users` manages the accounts (list, create, set-role, reset-password, disable, enable); a
 password is read from standard input (one line), never from the command line, where `ps` and
-the shell's history would show it. The server has its own launcher (attendee_directory.serve),
+the shell's history would show it. `backup` and `restore` write and read the one-file archive
+of the directory's data (backup.py). The server has its own launcher (attendee_directory.serve),
 since the image runs it as PID 1.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Callable
 
 from pymongo.database import Database
 
-from . import accounts, create_app
+from . import accounts, backup, create_app
 from .config import ConfigError, Settings
 from .credentials import ROLES
 from .db import get_db
@@ -126,5 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("seed", help="add the sample attendees that are not there yet")
     commands.choices["seed"].set_defaults(run=seed_command)
     _users_parser(commands)
+    backup.add_commands(commands)
     args = parser.parse_args(argv)
     return args.run(args)

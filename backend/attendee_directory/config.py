@@ -30,6 +30,24 @@ LogLevel = Annotated[
 ]
 LogFormat = Annotated[Literal["text", "json"], BeforeValidator(_lowercase)]
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _seconds(value: object) -> object:
+    """A duration: seconds (`90`), or a number with a unit, `s`, `m`, `h` or `d` (`24h`)."""
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        if text and text[-1] in _UNITS:
+            try:
+                return float(text[:-1]) * _UNITS[text[-1]]
+            except ValueError:
+                return value  # the float validator names the problem
+        return text
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_seconds)]
+
 
 class _SecretFiles(PydanticBaseSettingsSource):
     """NAME_FILE=path: the value of NAME is that file's contents, surrounding whitespace removed."""
@@ -145,6 +163,10 @@ class Settings(_Environment):
     # local client can neither skip nginx's limits nor forge X-Forwarded-For. Unset: the replica
     # answers anyone who reaches it (compose, Swarm, Kubernetes: internal networks only).
     front_door_secret: SecretStr | None = None
+    # Scheduled backups (backup.py; `backup --output-dir DIR --repeat`): one every BACKUP_EVERY
+    # (24h, 90m, 3600: seconds unless a unit s/m/h/d is given), keeping the BACKUP_KEEP newest.
+    backup_every: Duration = Field(24 * 3600, ge=1)
+    backup_keep: int = Field(7, ge=1)
 
     def first_admin(self) -> tuple[str, str] | None:
         """The admin to create on first start: (ADMIN_USERNAME, ADMIN_PASSWORD), if one is set."""

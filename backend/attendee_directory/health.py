@@ -1,12 +1,14 @@
-"""Health probes: /healthz says the process is alive, /readyz that it can reach MongoDB."""
+"""Health probes: /healthz says the process is alive, /readyz that it can reach MongoDB and that
+no restore is half done (backup.py)."""
 
 import logging
 
 from flask import Blueprint, Response, jsonify
 from pymongo.errors import OperationFailure, PyMongoError
 
-from .db import get_mongo
-from .errors import unavailable
+from .backup import how_to_finish, unfinished_restore
+from .db import get_db, get_mongo
+from .errors import error_response, unavailable
 from .request_log import one_line
 
 bp = Blueprint("health", __name__)
@@ -33,11 +35,18 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """Readiness: pings MongoDB. The public answer says only ready or not; the reason (the
-    database's address, the driver's text) goes to the log."""
+    """Readiness: pings MongoDB, and refuses while a restore is unfinished (half the data is not
+    worth serving). The public answer says only ready or not, or that a restore is unfinished;
+    the reason (the database's address, the driver's text, how to finish) goes to the log."""
     try:
         get_mongo().ping()
+        marker = unfinished_restore(get_db())
     except PyMongoError as exc:
         log.warning("not ready: %s", one_line(database_problem(exc)))
         return unavailable("not ready")
+    if marker is not None:
+        log.warning("not ready: %s", how_to_finish(marker))
+        return error_response(
+            503, "restore_unfinished", "not ready: a restore has not finished, data is incomplete"
+        )
     return jsonify(status="ready")

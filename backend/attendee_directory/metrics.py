@@ -26,11 +26,13 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
 from pymongo import monitoring
 from pymongo.errors import PyMongoError
 
 from ._version import __version__
-from .db import get_mongo
+from .backup import last_success
+from .db import get_db, get_mongo
 from .metrics_dir import MULTIPROC_VARIABLE, mark_dead_workers
 
 REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
@@ -84,6 +86,7 @@ BUILD_INFO = Gauge(
 )
 
 METRICS_PATH = "/metrics"
+BACKUP_METRIC = "attendee_directory_backup_last_success_timestamp_seconds"
 
 
 class CommandMetrics(monitoring.CommandListener):
@@ -173,6 +176,7 @@ class RequestMetrics:
         """Every metric of this replica, summed over its workers, in Prometheus' text format."""
         with self.app.app_context():
             DATABASE_READY.set(_database_ready())
+            last_backup = _backup_exposition()
         directory = os.environ.get(MULTIPROC_VARIABLE)
         if directory:
             mark_dead_workers(directory)
@@ -180,7 +184,7 @@ class RequestMetrics:
             multiprocess.MultiProcessCollector(registry, path=directory)
         else:  # one process (the test client, a plain WSGI server): the default registry
             registry = REGISTRY
-        body = generate_latest(registry)
+        body = generate_latest(registry) + last_backup
         headers = [("Content-Type", CONTENT_TYPE_LATEST), ("Content-Length", str(len(body)))]
         start_response("200 OK", headers)
         return [] if method == "HEAD" else [body]
@@ -200,6 +204,36 @@ def _database_ready() -> int:
     except PyMongoError:
         return 0
     return 1
+
+
+class _LastBackup:
+    """The time of the last successful backup, read from the database at each scrape (the
+    backup job records it there), so that every replica reports it in every mode without a
+    scrape target of its own; no series at all where no backup has succeeded yet."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        """The one gauge, if there is a value."""
+        if self.seconds is None:
+            return []
+        gauge = GaugeMetricFamily(
+            BACKUP_METRIC, "Unix time of the last successful backup of the database."
+        )
+        gauge.add_metric([], self.seconds)
+        return [gauge]
+
+
+def _backup_exposition() -> bytes:
+    """The last backup's gauge in the text format; nothing if unknown or unreadable now."""
+    try:
+        when = last_success(get_db())
+    except PyMongoError:
+        return b""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_LastBackup(when.timestamp() if when else None))
+    return generate_latest(registry)
 
 
 def _granian_version() -> str:

@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import json
 import os
 import secrets
 import signal
@@ -156,6 +157,7 @@ class LocalStack:
         self._make_front_door_secret()
         try:
             self.database = start_mongo(self.state_dir / "db", uri=self.mongo_uri)
+            self._note_database()
             names = [f"backend-{i}" for i in range(1, self.replicas + 1)]
             weight = MAIN_WEIGHT if self.canary else 1
             self.backends = [Replica(n, free_port(), weight) for n in names]
@@ -204,6 +206,18 @@ class LocalStack:
             self.stop()
             raise
         return self
+
+    @property
+    def database_file(self) -> Path:
+        """Where a running stack names its database, for `make backup` and `make restore`."""
+        return self.state_dir / "database.json"
+
+    def _note_database(self) -> None:
+        """Write database_file (only this user may read it: a MONGO_URI may hold a password)."""
+        self.database_file.unlink(missing_ok=True)
+        descriptor = os.open(self.database_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump({"mongo_uri": self.running_database().uri, "mongo_db": self.mongo_db}, out)
 
     def running_database(self) -> MongoServer:
         """The database the replicas use; RuntimeError before start()."""
@@ -272,6 +286,7 @@ class LocalStack:
                 replica.process = None
         if self.database is not None:
             self.database.stop()
+            self.database_file.unlink(missing_ok=True)
 
     def describe(self) -> str:
         """What is running, for the person who started it."""
