@@ -72,6 +72,12 @@ MONGO_ERRORS = Counter(
     "MongoDB commands that failed (server error, timeout, connection lost), by name.",
     ["command"],
 )
+SIGNINS = Counter(
+    "attendee_directory_signins",
+    "Sign-in attempts by outcome: success, failure (wrong username or password), locked "
+    "(refused by the sign-in throttle before any password was checked).",
+    ["outcome"],
+)
 DATABASE_READY = Gauge(
     "attendee_directory_database_ready",
     "1 if the replica's MongoDB ping succeeded at the last scrape, else 0.",

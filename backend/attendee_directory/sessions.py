@@ -21,6 +21,7 @@ from .auth import (
 from .db import get_db
 from .documents import iso
 from .errors import ApiError
+from .metrics import SIGNINS
 from .requests_json import validated
 from .schemas import SignIn
 
@@ -57,7 +58,7 @@ def sign_in() -> Response:
         database, signin_throttle.keys_for(database, settings, key, address), settings
     )
     if attempt.wait > 0:
-        _audit_signin(database, key, "signin.locked", address, attempt.locked_now)
+        _record_signin(database, key, "signin.locked", address, attempt.locked_now)
         raise ApiError(
             429,
             "too_many_attempts",
@@ -68,7 +69,7 @@ def sign_in() -> Response:
     matched, rehash = passwords.verify(user["password_hash"] if user else None, body.password)
     if not matched or user is None or user["disabled"]:
         locked = signin_throttle.failed(database, attempt, settings)
-        _audit_signin(database, key, "signin.failure", address, locked)
+        _record_signin(database, key, "signin.failure", address, locked)
         raise unauthenticated("invalid_credentials", "the username or password is wrong")
     if rehash:
         accounts.set_password_hash(database, user, rehash)
@@ -76,10 +77,10 @@ def sign_in() -> Response:
     try:
         secret, session = accounts.open_session(database, user, settings.session_lifetime_seconds)
     except accounts.CredentialsChanged:
-        _audit_signin(database, key, "signin.failure", address, [])
+        _record_signin(database, key, "signin.failure", address, [])
         raise unauthenticated("invalid_credentials", "the username or password is wrong") from None
     signin_throttle.succeeded(database, attempt, key, address)
-    _audit_signin(database, key, "signin.success", address, [])
+    _record_signin(database, key, "signin.success", address, [])
     response = _answer(user, "session", session["csrf_token"], session["expires_at"])
     response.set_cookie(
         SESSION_COOKIE,
@@ -93,14 +94,15 @@ def sign_in() -> Response:
     return response
 
 
-def _audit_signin(
+def _record_signin(
     database, username_key: str, action: str, address: str, locked: list[str]
 ) -> None:
-    """Audit a sign-in attempt: who was tried, from where (never the password), and a
-    `signin.locked` entry for the locks it set. Attempts refused while locked are not entered
-    one by one (an attacker would fill the trail)."""
+    """Count a sign-in attempt by outcome, and audit it: who was tried, from where (never the
+    password), and a `signin.locked` entry for the locks it set. Attempts refused while locked
+    are counted but not entered one by one (an attacker would fill the trail)."""
     target = ("user", username_key)
     where = {"address": {"to": address}}
+    SIGNINS.labels(action.partition(".")[2]).inc()
     if action != "signin.locked":
         audit_log.record(database, username_key, "session", action, target, where)
     if locked:

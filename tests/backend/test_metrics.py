@@ -16,6 +16,7 @@ from pymongo.errors import OperationFailure
 
 from devtools.processes import free_port, http_ok, wait_until
 from tests.backend.granian_replica import start_replica, worker_pids
+from tests.backend.signed_in import ADMIN_PASSWORD
 
 REQUESTS = "attendee_directory_http_requests"
 
@@ -62,6 +63,27 @@ def test_requests_are_counted_by_route_template_method_and_status(client, attend
     assert not any(attendee_id in str(labels) for _, labels, _ in after)
     latency = "attendee_directory_http_request_duration_seconds_count"
     assert _value(after, latency, route="unmatched") - _value(before, latency, route="unmatched")
+
+
+def test_sign_ins_are_counted_by_outcome(make_app, client, anonymous):
+    """Successes, wrong passwords and attempts the throttle refused are each counted (the
+    dashboard's sign-in panels read them), the refused ones without a password check."""
+    quick = make_app(signin_account_attempts=2)
+    browser = quick.test_client()
+    samples = _samples(client.get("/metrics").get_data(as_text=True))
+    name = "attendee_directory_signins_total"
+    before = {o: _value(samples, name, outcome=o) for o in ("success", "failure", "locked")}
+    for password in ("wrong guess", "wrong guess", "wrong guess", ADMIN_PASSWORD):
+        browser.post("/api/session", json={"username": "admin", "password": password})
+    quick.test_client().post("/api/session", json={"username": "admin", "password": ADMIN_PASSWORD})
+    other = {"username": "counted", "password": "a long enough password"}
+    assert client.post("/api/users", json={**other, "role": "viewer"}).status_code == 201
+    assert browser.post("/api/session", json=other).status_code == 200
+    samples = _samples(client.get("/metrics").get_data(as_text=True))
+    after = {o: _value(samples, name, outcome=o) for o in ("success", "failure", "locked")}
+    assert after["failure"] - before["failure"] == 2
+    assert after["locked"] - before["locked"] == 3  # the third guess, and the right password twice
+    assert after["success"] - before["success"] == 1
 
 
 def test_mongodb_commands_readiness_and_build_info(client, settings):
