@@ -224,6 +224,7 @@ def _readyz_burst(stack: LocalStack, count: int = 3) -> list[int]:
     """COUNT GETs of /readyz on every replica directly (503 while the database is away)."""
     statuses = []
     with requests.Session() as http:
+        http.headers.update(stack.replica_headers)  # straight to a replica: the run's secret
         for replica in stack.backends:
             for _ in range(count):
                 try:
@@ -319,7 +320,9 @@ def test_a_replica_killed_for_good_is_reported_then_resolved_when_back(alerting,
     restarted = time.monotonic()
     stack.start_replica(replica)
     wait_until(
-        lambda: http_ok(f"http://{instance}/readyz"), timeout=60, what="the replica restarted"
+        lambda: http_ok(f"http://{instance}/readyz", headers=stack.replica_headers),
+        timeout=60,
+        what="the replica restarted",
     )
     at, post, _ = _wait_for(
         receiver, restarted, "BackendReplicaDown", "resolved", timeout=90, instance=instance
@@ -362,7 +365,10 @@ def _traffic(stack: LocalStack) -> None:
     # Straight to one replica: nginx's write limit would refuse some before the app counts them.
     signin = f"http://127.0.0.1:{stack.backends[0].port}/api/session"
     wrong = {"username": "dashboard-test-nobody", "password": "not the password"}
-    statuses = [requests.post(signin, json=wrong, timeout=10).status_code for _ in range(8)]
+    secret = stack.replica_headers
+    statuses = [
+        requests.post(signin, json=wrong, headers=secret, timeout=10).status_code for _ in range(8)
+    ]
     assert 401 in statuses and 429 in statuses, statuses
     with database_paused(stack):
         deadline = time.monotonic() + 30

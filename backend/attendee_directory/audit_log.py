@@ -14,6 +14,14 @@ from .collection_names import AUDIT
 from .documents import iso
 from .request_log import RequestIds
 
+# Entries that record who signed in or held a credential, not a change to the directory's data.
+SECURITY_ACTIONS = (
+    "signin.success",
+    "signin.failure",
+    "signin.locked",
+    "token.create",
+    "token.revoke",
+)
 # The newest entries an attendee's history shows (the detail view's list).
 HISTORY_LENGTH = 50
 

@@ -48,6 +48,8 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ._version import __version__
+from .accounts import GENERATION_ID
+from .audit_log import SECURITY_ACTIONS
 from .bootstrap import prepare
 from .collection_names import (
     API_TOKENS,
@@ -326,8 +328,10 @@ def holdings(database: Database) -> dict[str, int]:
     """What DATABASE holds beyond a first start's own writes (sample attendees, the first admin,
     the seed marker): {collection: documents}; empty means a restore needs no --replace."""
     audit = database[AUDIT]
-    if audit.count_documents({"actor": {"$ne": FIRST_START_ACTOR}}, limit=1) == 0:
-        # Nothing anyone did: every attendee is a sample, the users are the first admin.
+    changes = {"actor": {"$ne": FIRST_START_ACTOR}, "action": {"$nin": list(SECURITY_ACTIONS)}}
+    if audit.count_documents(changes, limit=1) == 0:
+        # Nothing anyone changed (sign-ins aside): every attendee is a sample, the users are the
+        # first admin.
         samples = {a["email"] for a in sample_attendees()}
         extra = [
             e["email"]
@@ -336,7 +340,9 @@ def holdings(database: Database) -> dict[str, int]:
         ]
         admins = audit.count_documents({"action": "user.create"})
         users_extra = database[USERS].count_documents({}) - admins
-        meta = database[META].count_documents({"_id": {"$nin": [SEED_MARKER, BACKUP_STATUS]}})
+        meta = database[META].count_documents(
+            {"_id": {"$nin": [SEED_MARKER, BACKUP_STATUS, GENERATION_ID]}}
+        )
         if not extra and users_extra <= 0 and meta == 0 and not _other_data(database):
             return {}
     counted = {}
