@@ -173,7 +173,11 @@ def test_make_dev_reloads_backend_code_and_serves_ui_edits_at_once(tmp_path):
         print(f"\n[dev loop] first edited answer after {first} s; {len(statuses)} requests")
         assert first is not None and first < FIRST_EDITED_BOUND_S, (seen[-5:], run.output)
         assert [s for _, s in seen[-4:]] == ["ok-edited"] * 4, run.output
-        failed = [(round(at, 2), code) for (at, _), code in zip(seen, statuses) if code != 200]
+        failed = [
+            (round(at, 2), code)
+            for (at, _), code in zip(seen, statuses, strict=True)
+            if code != 200
+        ]
         assert failed == [], (failed, run.output)
     finally:
         run.stop()
