@@ -5,7 +5,8 @@ what differs between the two: paths, the listen port and the upstream server lis
 mode needs nginx 1.27.3+ (upstream `resolve`), so it follows `--scale` without a reload; the
 local run lists its replicas' ports, which Debian 12's nginx 1.22 understands.
 
-    python3 nginx_config.py container > /etc/nginx/nginx.conf
+    python3 nginx_config.py start /tmp/nginx.conf   # the image's command: render, exec nginx
+    python3 nginx_config.py container               # print the container's config
 """
 
 import ipaddress
