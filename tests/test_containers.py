@@ -581,14 +581,16 @@ def _poll_for(url: str, text: str, timeout: float) -> float | None:
 
 def test_compose_watch_syncs_the_ui_and_the_backend(project, pytestconfig):
     """`docker compose -f ... -f compose.dev.yaml watch` on the running stack: an edited page
-    of the UI is served by nginx, and an edited string of the backend package is answered
-    through nginx after watch restarts the replicas, each within seconds; the edits are made in
-    the suite's copy of the checkout, and undone before the stack is put back as it was."""
+    of the (mounted) UI is served by nginx at once, and an edited string of the backend package
+    is answered through nginx after watch rebuilds and recreates the replicas; the edits are
+    made in the suite's copy of the checkout, and undone before the stack is put back."""
     dev = dataclasses.replace(project, files=(*project.files, "compose.dev.yaml"))
     page = project.root / "webserver" / "ui" / "index.html"
     health = project.root / "backend" / "attendee_directory" / "health.py"
     originals = {page: page.read_text(), health: health.read_text()}
-    modes = {path: path.stat().st_mode for path in originals}
+    output, ui_seconds, backend_seconds = "", None, None
+    modes = {path: path.stat().st_mode for path in (*originals, page.parent)}
+    page.parent.chmod(0o755)  # the mounted UI directory, as a usual umask leaves it
     dev.compose("up", "-d", "--no-build", "--scale", f"backend={REPLICAS}", timeout=300)
     dev.wait_healthy({"webserver": 1, "backend": REPLICAS, "database": 1}, timeout=180)
     files = [arg for name in dev.files for arg in ("-f", str(dev.root / name))]
@@ -609,7 +611,6 @@ def test_compose_watch_syncs_the_ui_and_the_backend(project, pytestconfig):
         backend_seconds = _poll_for(f"{project.url}/healthz", "ok-watched", 120)
         say(pytestconfig, f"compose watch: UI edit served after {ui_seconds} s, backend edit "
             f"after {backend_seconds} s")  # fmt: skip
-        assert ui_seconds is not None and backend_seconds is not None
     finally:
         watch.terminate()
         try:
@@ -619,10 +620,11 @@ def test_compose_watch_syncs_the_ui_and_the_backend(project, pytestconfig):
             output = watch.communicate(timeout=10)[0]
         for path, text in originals.items():
             path.write_text(text)
-            path.chmod(modes[path])
+        for path, mode in modes.items():
+            path.chmod(mode)
         project.compose("up", "-d", "--no-build", "--scale", f"backend={REPLICAS}", timeout=300)
         healthy_replicas(project)
-    print(output[-3000:])
+    assert ui_seconds is not None and backend_seconds is not None, output[-3000:]
 
 
 def test_backend_image_has_no_build_tools(project):
