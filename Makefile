@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CANARY ?=
 
-.PHONY: run check test lint bench lock clean figures screenshots image-report \
+.PHONY: run dev check test lint bench lock clean figures screenshots image-report \
 	kubernetes-monitoring backup restore backup-figures
 
 # uv, pinned by version and hash in backend/build-tools.txt (as the backend image installs it),
@@ -32,6 +32,11 @@ $(VENV)/.installed: uv.lock pyproject.toml backend/pyproject.toml webserver/pypr
 # where devtools.local_stack reads them (its defaults live there, not here).
 run: $(VENV)/.installed
 	$(PY) -m devtools.local_stack $(if $(CANARY),--canary)
+
+# `make run` with RELOAD=1: replicas restart one by one when the backend's code changes; nginx
+# serves the UI from webserver/ui (or UI_ROOT) as it is on disk.
+dev: $(VENV)/.installed
+	RELOAD=1 $(PY) -m devtools.local_stack $(if $(CANARY),--canary)
 
 # Against the running `make run` stack: `make backup` writes backups/attendee-directory-*.backup
 # and prints its path; `make restore FILE=...` restores one into an empty database (REPLACE=1:

@@ -67,6 +67,8 @@ class LocalStack:
     # counts the requests of one event-loop pass as one millisecond's: a load test with many
     # connections needs bursts as large as its connection count, whatever the rate.
     front_door: FrontDoor = field(default_factory=FrontDoor)
+    # What nginx serves at / (make run's UI_ROOT: a copy being edited, for the dev loop).
+    ui_root: Path = nginx.UI_ROOT
     extra_env: dict = field(default_factory=dict)
     # MONITORING=1: Prometheus scraping the replicas, its API on 127.0.0.1:prometheus_port,
     # and Alertmanager on alertmanager_port, posting alerts to alert_webhook_url if set.
@@ -184,6 +186,7 @@ class LocalStack:
                 tls_dir=self.tls_dir,
                 front_door=self.front_door,
                 front_door_secret=self.front_door_secret,
+                ui_root=self.ui_root,
             )
             nginx.check_config(nginx_binary, config)
             self.nginx_process = nginx.start_nginx(
