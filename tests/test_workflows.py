@@ -1,5 +1,6 @@
 """The GitHub workflows a fork gets (.github/workflows): both pass actionlint and zizmor, CI runs
-the README's test command through .ci/run on every push and pull request, and a version tag
+the README's test command through .ci/run on every branch push and on pull requests from forks
+(not twice for a branch of its own), and a version tag
 runs scripts/release-images.sh (which tests/test_cluster.py runs for real) for both
 architectures with provenance and an SBOM."""
 
@@ -58,16 +59,46 @@ def test_the_workflows_pass_zizmor():
     assert "No findings to report" in audited.stdout + audited.stderr
 
 
-def test_ci_runs_the_readme_test_command_on_push_and_pull_request():
-    """ci.yml triggers on push and pull_request, reads only, and runs .ci/run, which runs the
-    README's test command."""
+def test_ci_runs_the_readme_test_command_on_every_branch_push_and_pull_request():
+    """ci.yml triggers on a push to any branch (not on tags: those are release.yml's) and on
+    pull requests, reads only, and runs .ci/run, which runs the README's test command."""
     ci = _load("ci.yml")
-    assert {"push", "pull_request"} <= set(ci["on"])
+    assert ci["on"]["push"] == {"branches": ["**"]}
+    assert "pull_request" in ci["on"]
     assert ci["permissions"] == {"contents": "read"}
     assert any("bash .ci/run" in script for script in _run_steps(ci))
     readme = (REPO / "README.md").read_text()
     command = "make test"
     assert f"\n{command}" in readme and f"\n{command}\n" in (REPO / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize(
+    ("event", "head_repo", "runs"),
+    [
+        ("push", None, True),
+        ("pull_request", "fork-owner/vdt2023", True),
+        ("pull_request", "owner/vdt2023", False),  # its branch's push ran the tests already
+    ],
+)
+def test_a_pull_request_from_a_branch_here_is_not_tested_twice(event, head_repo, runs):
+    """The job's `if:` evaluated for each case: pushes always run, a pull request only when
+    its head branch is in another repository (a fork), whose pushes do not run here."""
+    (job,) = _load("ci.yml")["jobs"].values()
+    condition = " ".join(job["if"].split())
+    assert condition == (
+        "github.event_name == 'push' || "
+        "github.event.pull_request.head.repo.full_name != github.repository"
+    )
+    context = {
+        "github.event_name": event,
+        "github.event.pull_request.head.repo.full_name": head_repo,
+        "github.repository": "owner/vdt2023",
+    }
+    pushed = context["github.event_name"] == "push"
+    from_fork = (
+        context["github.event.pull_request.head.repo.full_name"] != context["github.repository"]
+    )
+    assert (pushed or from_fork) is runs
 
 
 def test_release_builds_both_architectures_with_attestations_on_a_version_tag():

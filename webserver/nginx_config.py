@@ -410,10 +410,53 @@ def render(
 
 
 # Where the container's nginx finds the replicas: Docker's DNS and the compose service name by
-# default. Elsewhere (Kubernetes) the image is built with other values, e.g. the cluster DNS and
-# the headless Service's full name: nginx's resolver does not apply search domains.
+# default. Elsewhere (Kubernetes) the container is started with other values, e.g. the cluster
+# DNS and the headless Service's full name: nginx's resolver does not apply search domains.
 RESOLVER = "127.0.0.11 valid=2s ipv6=off"
 BACKEND_ADDRESS = "backend:5000"
+
+# A host name, an IPv4 address or a bracketed IPv6 address, then a port: what may follow
+# `server` in an upstream. Nothing else gets into the config (no spaces, `;` or braces).
+_HOST_PORT = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):(\d{1,5})"
+)
+# NGINX_RESOLVER: addresses or names (each with an optional port), then nginx's own options.
+_RESOLVER_WORD = re.compile(
+    r"(?:[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
+    r"|valid=\d{1,6}[smh]?|ipv4=(?:on|off)|ipv6=(?:on|off)|status_zone=[A-Za-z0-9_]{1,32}"
+)
+LOG_FORMATS = tuple(NGINX_LOG_FORMATS)
+
+
+def _checked_host_port(name: str, value: str) -> str:
+    """One host:port (a name, an IPv4 address or [IPv6]) with a port from 1 to 65535."""
+    match = _HOST_PORT.fullmatch(value)
+    if not match or not 1 <= int(match.group(1)) <= 65535:
+        raise FrontDoorError(f"{name} must be host:port (e.g. backend:5000), got {value!r}")
+    return value
+
+
+def checked_backend_servers(value: str) -> tuple[str, ...]:
+    """BACKEND_SERVERS: host:port replicas separated by spaces or commas, each listed once."""
+    servers = tuple(value.replace(",", " ").split())
+    if not servers:
+        raise FrontDoorError(f"BACKEND_SERVERS must list host:port replicas, got {value!r}")
+    for server in servers:
+        _checked_host_port("BACKEND_SERVERS", server)
+    if len(set(servers)) != len(servers):
+        raise FrontDoorError(f"BACKEND_SERVERS lists a replica twice: {value!r}")
+    return servers
+
+
+def _checked_resolver(value: str) -> str:
+    """NGINX_RESOLVER: nginx's `resolver` arguments, at least one address first."""
+    words = value.split()
+    if not words or not all(_RESOLVER_WORD.fullmatch(word) for word in words) or "=" in words[0]:
+        raise FrontDoorError(
+            "NGINX_RESOLVER must be DNS server addresses, then options such as valid=5s "
+            f"ipv6=off, got {value!r}"
+        )
+    return " ".join(words)
 
 
 # The container's ports (compose publishes them on 127.0.0.1) and its certificate: the secrets
@@ -427,27 +470,54 @@ CONTAINER_TLS_KEY = "/run/secrets/tls_key"
 def container_tls(env: Mapping[str, str] = os.environ) -> Tls | None:
     """HTTPS in the container unless TLS=off (behind a proxy that ends TLS itself); the
     redirect goes to HTTPS_PORT, the port that browsers reach (default: the container's)."""
-    if env.get("TLS", "on") == "off":
+    tls = env.get("TLS") or "on"
+    if tls not in ("on", "off"):
+        raise FrontDoorError(f"TLS must be on or off, got {tls!r}")
+    if tls == "off":
         return None
     public_port = _checked_count("HTTPS_PORT", env.get("HTTPS_PORT") or CONTAINER_HTTPS_PORT)
+    if public_port > 65535:
+        raise FrontDoorError(f"HTTPS_PORT must be a port from 1 to 65535, got {public_port}")
     return Tls(CONTAINER_TLS_CERTIFICATE, CONTAINER_TLS_KEY, str(CONTAINER_HTTPS_PORT), public_port)
+
+
+def container_upstreams(env: Mapping[str, str] = os.environ) -> tuple[str | None, list[Upstream]]:
+    """The resolver and the upstream servers: BACKEND_SERVERS' static list when it is set (no
+    resolver then), else BACKEND_ADDRESS re-resolved through NGINX_RESOLVER (Docker's DNS)."""
+    if servers := env.get("BACKEND_SERVERS", "").strip():
+        return None, [Upstream(server) for server in checked_backend_servers(servers)]
+    resolver = _checked_resolver(env.get("NGINX_RESOLVER") or RESOLVER)
+    address = _checked_host_port("BACKEND_ADDRESS", env.get("BACKEND_ADDRESS") or BACKEND_ADDRESS)
+    return resolver, [Upstream(address, resolve=True)]
+
+
+def container_log_format(env: Mapping[str, str] = os.environ) -> str:
+    """LOG_FORMAT, text unless set: the app's switch, which picks nginx's access line too."""
+    log_format = env.get("LOG_FORMAT") or "text"
+    if log_format not in NGINX_LOG_FORMATS:
+        raise FrontDoorError(
+            f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}"
+        )
+    return log_format
 
 
 def render_container(
     front_door: FrontDoor | None = None, env: Mapping[str, str] = os.environ
 ) -> str:
-    """The image's config: Docker's DNS re-resolves `backend` every 2 s, so scaling needs no reload.
+    """The image's config, rendered when the container starts from its environment: Docker's
+    DNS re-resolves `backend` every 2 s, so scaling needs no reload.
 
-    The Dockerfile's build arguments arrive as environment variables: NGINX_RESOLVER and
-    BACKEND_ADDRESS (replacing RESOLVER and BACKEND_ADDRESS), TLS and HTTPS_PORT
-    (container_tls), and the front door's settings (FrontDoor.from_env), all read from ENV.
-    FRONT_DOOR replaces the latter (the container benchmark lifts the limits, as the benchmark
-    does locally).
+    Read from ENV and validated (FrontDoorError names the variable): NGINX_RESOLVER and
+    BACKEND_ADDRESS (replacing RESOLVER and BACKEND_ADDRESS) or BACKEND_SERVERS (a static list
+    of replicas, container_upstreams), TLS and HTTPS_PORT (container_tls), LOG_FORMAT, and the
+    front door's settings (FrontDoor.from_env). FRONT_DOOR replaces the latter (the container
+    benchmark lifts the limits, as the benchmark does locally).
 
     No canary in the pool here (the local run has one): while a `resolve` server's name does not
     exist, nginx logs "could not be resolved" at error level every few seconds, so an optional
     `backend-canary` service would fill the error log whenever it is not running.
     """
+    resolver, upstreams = container_upstreams(env)
     return render(
         listen=str(CONTAINER_HTTP_PORT),
         tls=container_tls(env),
@@ -455,16 +525,41 @@ def render_container(
         status_listen=f"{STATUS_PORT}",
         ui_root="/usr/share/nginx/html",
         runtime_dir="/tmp",  # noqa: S108 (a tmpfs of its own in the container)
-        resolver=env.get("NGINX_RESOLVER") or RESOLVER,
-        upstreams=[Upstream(env.get("BACKEND_ADDRESS") or BACKEND_ADDRESS, resolve=True)],
+        resolver=resolver,
+        upstreams=upstreams,
         worker_processes=str(CONTAINER_WORKER_PROCESSES),
+        log_format=container_log_format(env),
     )
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] != ["container"]:
-        sys.exit("usage: nginx_config.py container  (the local run renders its own from Python)")
+# Where the container's config is written at start: the tmpfs that nginx's pid and temp files
+# use already (the root file system is read-only).
+CONTAINER_CONFIG = "/tmp/nginx.conf"  # noqa: S108
+
+
+def start_container(argv: list[str]) -> None:
+    """Render the config from the environment into CONTAINER_CONFIG (or ARGV's path), then
+    become nginx in the foreground on it (exec: nginx keeps PID 1 and gets docker stop's
+    signal). A bad setting ends the start with a message naming the variable."""
+    path = argv[0] if argv else CONTAINER_CONFIG
     try:
-        sys.stdout.write(render_container())
+        config = render_container()
     except FrontDoorError as exc:
-        sys.exit(f"nginx_config.py: {exc}")
+        sys.exit(f"nginx_config.py: refusing to start nginx: {exc}")
+    Path(path).write_text(config)
+    os.execvp("nginx", ["nginx", "-c", path, "-g", "daemon off;"])  # noqa: S606 (a fixed argv)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["container"]:
+        try:
+            sys.stdout.write(render_container())
+        except FrontDoorError as exc:
+            sys.exit(f"nginx_config.py: {exc}")
+    elif sys.argv[1:2] == ["start"]:
+        start_container(sys.argv[2:])
+    else:
+        sys.exit(
+            "usage: nginx_config.py container  (print the container's config)\n"
+            "       nginx_config.py start [PATH]  (render it to PATH, then exec nginx on it)"
+        )
