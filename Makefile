@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CANARY ?=
 
-.PHONY: run check test lint bench lock clean figures screenshots image-report
+.PHONY: run dev check test lint bench lock clean figures screenshots image-report
 
 # uv, pinned by version and hash in backend/build-tools.txt (as the backend image installs it),
 # in a venv of its own: Debian's python3 is externally managed (PEP 668), so no
@@ -31,6 +31,11 @@ $(VENV)/.installed: uv.lock pyproject.toml backend/pyproject.toml webserver/pypr
 # where devtools.local_stack reads them (its defaults live there, not here).
 run: $(VENV)/.installed
 	$(PY) -m devtools.local_stack $(if $(CANARY),--canary)
+
+# `make run` with RELOAD=1: replicas restart one by one when the backend's code changes; nginx
+# serves the UI from webserver/ui (or UI_ROOT) as it is on disk.
+dev: $(VENV)/.installed
+	RELOAD=1 $(PY) -m devtools.local_stack $(if $(CANARY),--canary)
 
 test: lint
 	$(PY) -m pytest

@@ -33,7 +33,7 @@ def _nginx_or_skip() -> None:
 # raised for them (the write limit stays the product's); the suites that test a limit set
 # their own, and the load suites lift them all (NO_LIMITS).
 SUITE_DOOR = FrontDoor(read_rate="10000r/s", read_burst=10000, conn_limit=1000)
-# The same for the images the container suites build (compose passes these as build arguments).
+# The same for the container suites' stacks (compose passes these to the webserver's environment).
 SUITE_DOOR_ENV = {
     "READ_RATE": SUITE_DOOR.read_rate,
     "READ_BURST": str(SUITE_DOOR.read_burst),

@@ -6,11 +6,14 @@ else in the offline mode (local base images + nx-27017, compose.offline.yaml); t
 printed. Traffic goes only to the webserver's published port on 127.0.0.1.
 """
 
+import contextlib
+import dataclasses
 import json
 import os
 import re
 import shlex
 import signal
+import subprocess
 import threading
 import time
 
@@ -23,6 +26,7 @@ from devtools.compose import (
     SERVICE_LABEL,
     ComposeProject,
     choose_mode,
+    compose_command,
     copy_under_umask_077,
     docker,
     ensure_offline_base_images,
@@ -479,6 +483,144 @@ def test_webserver_runs_the_bounded_number_of_nginx_workers(stack):
     processes = docker("top", webserver["Id"], "-o", "pid,args").stdout.splitlines()
     workers = [line for line in processes if "nginx: worker process" in line]
     assert len(workers) == CONTAINER_WORKER_PROCESSES, processes
+
+
+def webserver_env(project: ComposeProject, settings: dict[str, str]) -> None:
+    """Recreate the webserver of the running PROJECT with SETTINGS in its environment, as a
+    user does (`SETTING=... docker compose up -d`): no build, the replicas left as they are."""
+    project.extra_env.update(settings)
+    project.compose("up", "-d", "--no-build", "--no-deps", "webserver", timeout=180)
+
+
+def restore_webserver(project: ComposeProject, settings: dict[str, str]) -> None:
+    """The suite's own front door again (SUITE_DOOR_ENV) in place of SETTINGS, healthy."""
+    for name in settings:
+        project.extra_env.pop(name, None)
+    project.extra_env.update(SUITE_DOOR_ENV)
+    project.compose("up", "-d", "--no-build", "--no-deps", "webserver", timeout=180)
+    project.wait_healthy({"webserver": 1}, timeout=120)
+
+
+def test_up_d_with_new_settings_changes_the_front_door_without_a_build(stack, pytestconfig):
+    """SERVER_NAMES and READ_RATE changed for the running stack by `up -d` alone: the same
+    image (not rebuilt) renders them at start, so the old name gets a 421 and reads beyond the
+    new rate get a 429."""
+    url = f"{stack.url}/api/whoami"
+    assert requests.get(url, headers={"Host": "localhost"}, timeout=10).status_code == 200
+    (before,) = stack.containers("webserver")
+    settings = {"SERVER_NAMES": "vdt.test, 127.0.0.1", "READ_RATE": "1r/s", "READ_BURST": "2"}
+    began = time.monotonic()
+    try:
+        webserver_env(stack, settings)
+        stack.wait_healthy({"webserver": 1}, timeout=120)
+        (after,) = stack.containers("webserver")
+        say(pytestconfig, f"webserver recreated with new settings, healthy in "
+            f"{time.monotonic() - began:.1f} s (no build)")  # fmt: skip
+        assert after["Id"] != before["Id"] and after["Image"] == before["Image"]
+        refused = requests.get(url, headers={"Host": "localhost"}, timeout=10)
+        assert refused.status_code == 421, refused.text
+        assert refused.json()["error"] == "misdirected_request"
+        statuses = [requests.get(url, timeout=10).status_code for _ in range(8)]
+        assert 429 in statuses and statuses.count(200) <= 4, statuses
+    finally:
+        restore_webserver(stack, settings)
+    assert requests.get(url, headers={"Host": "localhost"}, timeout=10).status_code == 200
+
+
+def test_a_bad_setting_stops_the_webserver_naming_it(stack):
+    """READ_RATE=fast: the webserver's container exits at start, before nginx runs, and its log
+    names the variable and the value; the previous settings come back with `up -d`."""
+    settings = {"READ_RATE": "fast"}
+    try:
+        webserver_env(stack, settings)
+        deadline = time.monotonic() + 60
+        while True:
+            (webserver,) = stack.containers("webserver")
+            logs = docker("logs", webserver["Id"], check=False)
+            if "READ_RATE" in logs.stderr + logs.stdout or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        output = logs.stderr + logs.stdout
+        assert "refusing to start nginx: READ_RATE must look like 50r/s or 600r/m, got 'fast'" in (
+            output
+        ), output
+        assert "nginx: master process" not in docker("top", webserver["Id"], check=False).stdout
+        assert webserver["State"]["ExitCode"] == 1 or webserver["State"]["Restarting"], webserver[
+            "State"
+        ]
+    finally:
+        restore_webserver(stack, settings)
+
+
+def _edit(path, old: str, new: str) -> str:
+    """Replace OLD (once) with NEW in PATH, readable by the containers' users as a file saved
+    under the usual umask is (this checkout was written under umask 077); the old text."""
+    text = path.read_text()
+    assert text.count(old) == 1, (path, old)
+    path.write_text(text.replace(old, new))
+    path.chmod(0o644)
+    return text
+
+
+def _poll_for(url: str, text: str, timeout: float) -> float | None:
+    """Seconds until a GET of URL answers 200 with TEXT in it, or None after TIMEOUT; bounded
+    in count too (a request every 0.25 s at most)."""
+    began = time.monotonic()
+    for _ in range(int(timeout * 4)):
+        with contextlib.suppress(requests.RequestException):
+            response = requests.get(url, timeout=5)
+            if response.status_code == 200 and text in response.text:
+                return time.monotonic() - began
+        if time.monotonic() - began > timeout:
+            return None
+        time.sleep(0.25)
+    return None
+
+
+def test_compose_watch_syncs_the_ui_and_the_backend(project, pytestconfig):
+    """`docker compose -f ... -f compose.dev.yaml watch` on the running stack: an edited page
+    of the UI is served by nginx, and an edited string of the backend package is answered
+    through nginx after watch restarts the replicas, each within seconds; the edits are made in
+    the suite's copy of the checkout, and undone before the stack is put back as it was."""
+    dev = dataclasses.replace(project, files=(*project.files, "compose.dev.yaml"))
+    page = project.root / "webserver" / "ui" / "index.html"
+    health = project.root / "backend" / "attendee_directory" / "health.py"
+    originals = {page: page.read_text(), health: health.read_text()}
+    modes = {path: path.stat().st_mode for path in originals}
+    dev.compose("up", "-d", "--no-build", "--scale", f"backend={REPLICAS}", timeout=300)
+    dev.wait_healthy({"webserver": 1, "backend": REPLICAS, "database": 1}, timeout=180)
+    files = [arg for name in dev.files for arg in ("-f", str(dev.root / name))]
+    watch = subprocess.Popen(
+        [*compose_command(), "-p", dev.name, *files, "watch", "--no-up"],
+        cwd=dev.root,
+        env=dev.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        time.sleep(3)  # watch reports nothing machine-readable when it has begun watching
+        assert watch.poll() is None, watch.communicate(timeout=10)[0]
+        _edit(page, "<title>VDT 2023 attendee directory</title>", "<title>Watched UI</title>")
+        ui_seconds = _poll_for(f"{project.url}/", "<title>Watched UI</title>", 30)
+        _edit(health, 'jsonify(status="ok")', 'jsonify(status="ok-watched")')
+        backend_seconds = _poll_for(f"{project.url}/healthz", "ok-watched", 120)
+        say(pytestconfig, f"compose watch: UI edit served after {ui_seconds} s, backend edit "
+            f"after {backend_seconds} s")  # fmt: skip
+        assert ui_seconds is not None and backend_seconds is not None
+    finally:
+        watch.terminate()
+        try:
+            output = watch.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            watch.kill()
+            output = watch.communicate(timeout=10)[0]
+        for path, text in originals.items():
+            path.write_text(text)
+            path.chmod(modes[path])
+        project.compose("up", "-d", "--no-build", "--scale", f"backend={REPLICAS}", timeout=300)
+        healthy_replicas(project)
+    print(output[-3000:])
 
 
 def test_backend_image_has_no_build_tools(project):

@@ -10,6 +10,7 @@ Targets (issue "Faults and bad input"):
 - a chaos run: acknowledged writes = stored writes, no 500, every error in the JSON shape.
 """
 
+import collections
 import os
 import random
 import signal
@@ -22,6 +23,7 @@ import pytest
 import requests
 from pymongo import MongoClient
 
+from attendee_directory.config import Settings, default
 from devtools.figures import save
 from devtools.local_stack.nginx import NO_LIMITS
 from devtools.local_stack.supervisor import Supervisor
@@ -159,6 +161,98 @@ def test_database_outage_under_mixed_load(fault_stack, auth):
     assert recorder.undocumented() == []
     assert recorder.statuses().get(503, 0) > 0, "the outage was never seen"
     assert after.statuses() == {200: 30}, "no recovery without a restart"
+
+
+FREEZE_SECONDS = 6
+# A thawed database serves again at once; each replica's breaker lets its next probe through
+# within FAIL_FAST_SECONDS, so every replica is back within about that.
+RECOVERY_SECONDS = 2.5
+
+
+def timed_get(session: requests.Session, url: str, auth: dict, since: float) -> dict:
+    """GET URL; its status (0: no answer), how long it took, when it was sent (seconds after
+    SINCE) and the replicas nginx tried (X-Upstream-Addr)."""
+    sent = time.monotonic()
+    try:
+        response = session.get(url, headers=auth, timeout=15)
+        status, tried = response.status_code, response.headers.get("X-Upstream-Addr", "")
+    except requests.RequestException:
+        status, tried = 0, ""
+    return {"at": sent - since, "status": status, "took": time.monotonic() - sent, "tried": tried}
+
+
+@pytest.fixture
+def counting_stack(tmp_path_factory):
+    """A fresh 3-replica stack whose replicas write their request counts in the background
+    (the product's default), not in each request as the other suites' stacks do."""
+    stack = new_stack(tmp_path_factory, "frozen", front_door=NO_LIMITS)
+    stack.extra_env["STATS_FLUSH_SECONDS"] = str(default(Settings, "stats_flush_seconds"))
+    with stack:
+        yield stack
+
+
+def test_a_frozen_database_gets_prompt_503s_and_spares_whoami(counting_stack):
+    """The database SIGSTOPped for 6 s (connections open, nothing answers) under sequential
+    requests: every database route answers the replica's own 503 within MONGO_TIMEOUT_MS plus
+    a margin (never nginx's 502/504, never a second replica tried), /readyz 503, /api/whoami
+    200 throughout; after SIGCONT every replica serves again within RECOVERY_SECONDS."""
+    bound = default(Settings, "mongo_timeout_ms") / 1000  # the replicas run with the default
+    fault_stack = counting_stack
+    auth = {"Authorization": f"Bearer {admin_token(fault_stack)}"}
+    routes = {"list": "/api/attendees?per_page=5", "readyz": "/readyz", "whoami": "/api/whoami"}
+    with requests.Session() as session:
+        for path in routes.values():
+            assert session.get(f"{fault_stack.url}{path}", headers=auth, timeout=10).ok, path
+        database = fault_stack.running_database().process
+        assert database is not None, "the suite starts a database of its own"
+        group = database.pid
+        os.killpg(group, signal.SIGSTOP)
+        frozen = time.monotonic()
+        answers: list[tuple[str, dict]] = []
+        try:
+            while time.monotonic() - frozen < FREEZE_SECONDS:
+                for name, path in routes.items():
+                    # whoami is public: asked without the token, it needs nothing stored.
+                    sent = {} if name == "whoami" else auth
+                    answers.append((name, timed_get(session, fault_stack.url + path, sent, frozen)))
+        finally:
+            os.killpg(group, signal.SIGCONT)
+        thawed = time.monotonic()
+        after: list[dict] = []
+        # Back when two rounds over the 3 replicas in a row are 200: bounded in count and time.
+        while len(after) < 200 and time.monotonic() - thawed < 15:
+            after.append(timed_get(session, fault_stack.url + routes["list"], auth, thawed))
+            if len(after) >= 6 and all(a["status"] == 200 for a in after[-6:]):
+                break
+    per_second: dict[int, dict[str, collections.Counter]] = {}
+    for name, answer in answers:
+        second = per_second.setdefault(
+            int(answer["at"]), {n: collections.Counter() for n in routes}
+        )
+        second[name][answer["status"]] += 1
+    slowest = {n: max(a["took"] for m, a in answers if m == n) for n in routes}
+    back = [a for a in after if a["status"] == 200]
+    streak_began = after[-6]["at"] if len(after) >= 6 else None
+    FIGURES[f"database frozen (SIGSTOP) for {FREEZE_SECONDS} s, sequential requests"] = {
+        "mongo_timeout_s": bound,
+        "first_answer_s": round(answers[0][1]["took"], 3),
+        "slowest_answer_s": {n: round(t, 3) for n, t in slowest.items()},
+        "per_second": {
+            s: {n: dict(c) for n, c in routes_seen.items()} for s, routes_seen in per_second.items()
+        },
+        "first_200_after_thaw_s": round(back[0]["at"], 3) if back else None,
+        "all_replicas_200_from_s": round(streak_began, 3) if streak_began is not None else None,
+    }
+    for name, answer in answers:
+        expected = 200 if name == "whoami" else 503
+        assert answer["status"] == expected, (name, answer)
+        # One replica tried: nginx took the 503 as an answer, not as a dead replica.
+        assert "," not in answer["tried"], (name, answer)
+    assert answers[0][1]["took"] < bound + 0.6, answers[0]
+    assert slowest["whoami"] < bound / 2, slowest  # it never waits on the database
+    assert max(slowest["list"], slowest["readyz"]) < bound + 0.9, slowest
+    assert streak_began is not None and all(a["status"] == 200 for a in after[-6:]), after
+    assert streak_began < RECOVERY_SECONDS, after
 
 
 def test_chaos_run_loses_no_acknowledged_write(fault_stack, pytestconfig, auth):

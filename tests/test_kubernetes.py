@@ -242,15 +242,30 @@ def test_secret_keys_are_the_files_that_make_secrets_writes(documents):
     assert used and used <= written, used - written
 
 
-def test_the_webserver_image_can_be_built_for_the_cluster_dns(monkeypatch):
-    """The rendered nginx config takes its resolver and backend address from the build."""
+def _webserver_settings(documents: list[dict]) -> dict[str, str]:
+    """The environment the webserver's container gets from its ConfigMap (envFrom)."""
+    (container,) = [c for name, c in _containers(documents) if name == "webserver"]
+    (source,) = container["envFrom"]
+    name = source["configMapRef"]["name"]
+    (config_map,) = [d for d in _of_kind(documents, "ConfigMap") if d["metadata"]["name"] == name]
+    return config_map["data"]
+
+
+def test_the_webserver_is_compose_s_image_configured_by_a_config_map(documents):
+    """The Deployment runs the image compose builds (only the registry differs, set by the
+    overlay), and the settings for the cluster's DNS come from its ConfigMap when it starts."""
     from nginx_config import render_container
 
-    monkeypatch.setenv("NGINX_RESOLVER", "kube-dns.kube-system.svc.cluster.local valid=5s")
-    monkeypatch.setenv("BACKEND_ADDRESS", "backend.vdt2023.svc.cluster.local:5000")
-    config = render_container()
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    compose_image = compose["services"]["webserver"]["image"].split(":")[0]
+    manifests = yaml.safe_load_all((REPO / "kubernetes" / "base" / "webserver.yaml").read_text())
+    (deployment,) = [doc for doc in manifests if doc["kind"] == "Deployment"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == compose_image
+    config = render_container(env=_webserver_settings(documents))
     assert "resolver kube-dns.kube-system.svc.cluster.local valid=5s;" in config
     assert "server backend.vdt2023.svc.cluster.local:5000 " in config
+    assert "server_name vdt2023.example.org;" in config
+    assert "set_real_ip_from 10.0.0.0/8;" in config
 
 
 def test_pods_run_as_the_users_the_images_declare(documents):
@@ -317,13 +332,12 @@ def test_the_ingress_ends_tls_for_every_host_it_serves(documents):
     assert all(entry["secretName"] for entry in ingress["spec"]["tls"])
 
 
-def test_the_cluster_webserver_serves_plain_http_behind_the_ingress(monkeypatch):
-    """Built with TLS=off (the Ingress ends TLS): the app on 8080, no redirect and no HSTS of
-    its own, and the scheme the Ingress reports passed on to the replicas."""
+def test_the_cluster_webserver_serves_plain_http_behind_the_ingress(documents):
+    """With its ConfigMap's TLS=off (the Ingress ends TLS): the app on 8080, no redirect and no
+    HSTS of its own, and the scheme the Ingress reports passed on to the replicas."""
     from nginx_config import render_container
 
-    monkeypatch.setenv("TLS", "off")
-    config = render_container()
+    config = render_container(env=_webserver_settings(documents))
     assert "listen 8080;" in config and "ssl" not in config.replace("ssl_", "")
     assert "return 308" not in config and "Strict-Transport-Security" not in config
     assert "proxy_set_header X-Forwarded-Proto $forwarded_proto;" in config

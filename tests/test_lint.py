@@ -23,6 +23,7 @@ DOCKERFILES = [
 COMPOSE_FILES = [
     "compose.yaml",
     "compose.offline.yaml",
+    "compose.dev.yaml",
     "devtools/devtools/bench/practice_style/compose.practice.yaml",
 ]
 

@@ -23,12 +23,14 @@ def upstream_block(config: str) -> str:
 def test_backend_servers_replace_the_resolved_name_with_static_lines():
     """Space or comma separated host:port replicas (names, IPv4, [IPv6]) become plain server
     lines with the same passive health check, the keepalive pool kept, and no resolver."""
-    config = render_container(env={"BACKEND_SERVERS": "10.0.0.7:5000, app-2:5000 [::1]:5001"})
+    config = render_container(
+        env={"BACKEND_SERVERS": "10.0.0.7:5000, app-2:5000 [::1]:5001,vdt_backend_3:5000"}
+    )
     block = upstream_block(config)
     servers = re.findall(r"^\s+server (.+);$", block, re.M)
     assert servers == [
         f"{address} max_fails=1 fail_timeout=5s"
-        for address in ("10.0.0.7:5000", "app-2:5000", "[::1]:5001")
+        for address in ("10.0.0.7:5000", "app-2:5000", "[::1]:5001", "vdt_backend_3:5000")
     ]
     assert "keepalive 32;" in block and "resolve" not in block
     assert not re.search(r"^\s*resolver ", config, re.M)

@@ -6,6 +6,7 @@ import yaml
 
 from attendee_directory import serve
 from attendee_directory.config import Settings
+from attendee_directory.db import Mongo
 from devtools.paths import REPO
 
 
@@ -42,6 +43,34 @@ def test_a_replica_answers_its_database_503_before_nginx_gives_up_on_it():
 
     database_seconds = Settings(mongo_uri="mongodb://unused/").mongo_timeout_ms / 1000
     assert database_seconds < _seconds(READ_TIMEOUT) <= _seconds(WRITE_TIMEOUT)
+
+
+def test_every_database_operation_is_bounded_by_mongo_timeout_ms():
+    """The replica's client carries MONGO_TIMEOUT_MS as pymongo's timeoutMS (the bound of each
+    operation, its reply included) and as the server selection and connect timeouts, so no
+    operation on a frozen database outlasts it; nginx's read timeout is longer by a margin."""
+    from nginx_config import READ_TIMEOUT
+
+    settings = Settings(mongo_uri="mongodb://127.0.0.1:9/", mongo_timeout_ms=1500)
+    client = Mongo(settings).client()
+    try:
+        assert client.options.timeout == 1.5
+        assert client.options.server_selection_timeout == 1.5
+        assert client.options.pool_options.connect_timeout == 1.5
+    finally:
+        client.close()
+    default_seconds = Settings(mongo_uri="mongodb://unused/").mongo_timeout_ms / 1000
+    assert _seconds(READ_TIMEOUT) - default_seconds >= 0.5
+
+
+def test_nginx_takes_a_replicas_503_as_its_answer_not_as_a_failure():
+    """A replica's 503 (database_unavailable) goes to the client: no proxy_next_upstream names
+    http_503, so nginx neither retries it on another replica (all share the database) nor
+    counts it against max_fails (which would take healthy replicas out of the pool)."""
+    template = (REPO / "webserver" / "nginx.conf.template").read_text()
+    conditions = re.findall(r"proxy_next_upstream ([^;]+);", template)
+    assert conditions and all("http_503" not in line for line in conditions), conditions
+    assert "error timeout http_502 http_504" in conditions
 
 
 def test_one_log_format_switch_reaches_both_tiers_in_compose(monkeypatch):

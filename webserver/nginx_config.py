@@ -5,7 +5,8 @@ what differs between the two: paths, the listen port and the upstream server lis
 mode needs nginx 1.27.3+ (upstream `resolve`), so it follows `--scale` without a reload; the
 local run lists its replicas' ports, which Debian 12's nginx 1.22 understands.
 
-    python3 nginx_config.py container > /etc/nginx/nginx.conf
+    python3 nginx_config.py start /tmp/nginx.conf   # the image's command: render, exec nginx
+    python3 nginx_config.py container               # print the container's config
 """
 
 import ipaddress
@@ -418,7 +419,7 @@ BACKEND_ADDRESS = "backend:5000"
 # A host name, an IPv4 address or a bracketed IPv6 address, then a port: what may follow
 # `server` in an upstream. Nothing else gets into the config (no spaces, `;` or braces).
 _HOST_PORT = re.compile(
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):(\d{1,5})"
+    r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\]):(\d{1,5})"
 )
 # NGINX_RESOLVER: addresses or names (each with an optional port), then nginx's own options.
 _RESOLVER_WORD = re.compile(

@@ -101,8 +101,9 @@ class Settings(_Environment):
 
     mongo_uri: str = Field(min_length=1)
     mongo_db: str = "vdt2023"
-    # Shorter than nginx's 2 s read timeout (webserver/nginx_config.py), so that a replica whose
-    # database is gone answers its JSON 503 before nginx gives up on it and tries another.
+    # pymongo's timeoutMS, the bound of every database operation (and of server selection and
+    # connecting): shorter than nginx's 2 s read timeout (webserver/nginx_config.py), so that a
+    # replica whose database is gone or frozen answers its JSON 503 before nginx gives up on it.
     mongo_timeout_ms: int = Field(1000, ge=100)
     replica_name: str = Field(default_factory=socket.gethostname)
     seed_on_start: bool = True

@@ -86,9 +86,12 @@ class Mongo:
                         self.settings.mongo_uri,
                         tz_aware=True,
                         connect=False,
+                        # The client-side bound of every operation, server selection and
+                        # reply included: a frozen server (connections open, nothing answers)
+                        # costs a request MONGO_TIMEOUT_MS, then a 503, not a hung thread.
+                        timeoutMS=timeout,
                         serverSelectionTimeoutMS=timeout,
                         connectTimeoutMS=timeout,
-                        socketTimeoutMS=timeout * 5,
                         appname=f"attendee-directory/{self.settings.replica_name}",
                     )
                     self._pid = os.getpid()
@@ -121,8 +124,11 @@ class Mongo:
             raise
 
     def failed(self, exc: PyMongoError) -> None:
-        """Note a failed operation: a failed server selection opens the breaker."""
-        if isinstance(exc, ServerSelectionTimeoutError):
+        """Note a failed operation: a failed server selection, or a server that let the
+        operation's time run out on an open connection (frozen), opens the breaker."""
+        if isinstance(exc, ServerSelectionTimeoutError) or (
+            isinstance(exc, ConnectionFailure) and exc.timeout
+        ):
             self.breaker.trip()
 
     def database(self) -> Database:
@@ -156,7 +162,9 @@ def get_db() -> Database:
 def _database_error(exc: PyMongoError) -> Response:
     """Map a lost or unreachable database to 503, so that clients retry instead of failing."""
     get_mongo().failed(exc)  # a failed server selection opens the fail-fast breaker
-    if isinstance(exc, ConnectionFailure):
+    # exc.timeout: MONGO_TIMEOUT_MS ran out, also where the server itself reported it
+    # (ExecutionTimeout, an OperationFailure): the database is too slow to answer now.
+    if isinstance(exc, ConnectionFailure) or exc.timeout:
         # The path comes from the client: escaped, so that it cannot forge a log line.
         log.warning("database unavailable on %s: %s", request_target(), one_line(str(exc)))
         return unavailable("the database cannot be reached; retry shortly")

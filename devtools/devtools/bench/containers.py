@@ -19,7 +19,6 @@ from string import Template
 
 from attendee_directory.config import ServerSettings, default
 from devtools.local_stack.nginx import NO_LIMITS
-from nginx_config import render_container
 
 from ..compose import OFFLINE_FILES, OFFLINE_PYTHON, engine_problem, run
 from ..images import base_with_pip
@@ -52,7 +51,14 @@ SEED_TIMEOUT_S = 30
 # nginx's limits (per address, and the load comes from one) would answer most requests with 429:
 # lifted for ours, as for the local nginx, and the app is served on plain HTTP (TLS=off), as the
 # practice-style stack serves it. Nothing else in the webserver's config changes.
-PLAIN_HTTP = {**os.environ, "TLS": "off"}
+PLAIN_HTTP = {
+    "TLS": "off",
+    "READ_RATE": NO_LIMITS.read_rate,
+    "READ_BURST": str(NO_LIMITS.read_burst),
+    "WRITE_RATE": NO_LIMITS.write_rate,
+    "WRITE_BURST": str(NO_LIMITS.write_burst),
+    "CONN_LIMIT": str(NO_LIMITS.conn_limit),
+}
 
 
 def prepare() -> dict[str, list[Path]]:
@@ -64,12 +70,9 @@ def prepare() -> dict[str, list[Path]]:
     for name in SETTING_NAMES:  # "shipped" means compose.yaml's defaults, not this shell's
         os.environ.pop(name, None)
     os.environ["PIP_PYTHON_IMAGE"] = base_with_pip(OFFLINE_PYTHON, offline=True)
-    ours_conf = STATE / "ours-nginx.conf"
-    ours_conf.write_text(render_container(front_door=NO_LIMITS, env=PLAIN_HTTP))
-    ours_conf.chmod(0o644)
+    # The webserver renders its config at start from these, as from any other setting.
     override = STATE / "compose.bench.yaml"
-    mount = f"{ours_conf}:/etc/nginx/nginx.conf:ro"
-    override.write_text(json.dumps({"services": {"webserver": {"volumes": [mount]}}}))
+    override.write_text(json.dumps({"services": {"webserver": {"environment": PLAIN_HTTP}}}))
     # The practice's template with the official image's paths: the container runs as root, its
     # workers as www-data (Debian's nginx user; the official image's is "nginx").
     practice_conf = STATE / "practice-nginx.conf"

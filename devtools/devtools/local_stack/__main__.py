@@ -10,9 +10,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
 from attendee_directory.config import Settings, default
+from nginx_config import FrontDoor, FrontDoorError
 
 from ..paths import STATE_DIR
-from .nginx import NginxMissing, find_nginx, nginx_version
+from .nginx import UI_ROOT, NginxMissing, find_nginx, nginx_version
+from .reload import CodeWatcher
 from .stack import LocalStack
 from .supervisor import Supervisor
 
@@ -28,11 +30,15 @@ class RunSettings(BaseSettings):
     # MONITORING=1: Prometheus beside the stack (prometheus.py); empty means off.
     monitoring: bool = LocalStack.monitoring
     prometheus_port: int = LocalStack.prometheus_port
+    # RELOAD=1 (make dev): replicas restart one by one when the backend's code changes.
+    reload: bool = False
+    # The directory nginx serves the UI from; another one lets a copy be edited and served.
+    ui_root: Path = UI_ROOT
 
-    @field_validator("monitoring", mode="before")
+    @field_validator("monitoring", "reload", mode="before")
     @classmethod
     def _empty_is_off(cls, value: object) -> object:
-        """MONITORING= (set but empty) is off, as unset is."""
+        """MONITORING= or RELOAD= (set but empty) is off, as unset is."""
         return False if value == "" else value
 
 
@@ -59,9 +65,24 @@ def main() -> int:
         help="also start Prometheus (Debian's package) scraping the replicas (MONITORING=1)",
     )
     parser.add_argument("--prometheus-port", type=int, default=environment.prometheus_port)
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        default=environment.reload,
+        help="restart the replicas one by one when the backend's code changes (RELOAD=1)",
+    )
     args = parser.parse_args()
     if args.replicas < 1:
         parser.error("--replicas must be at least 1")
+    if not (environment.ui_root / "index.html").is_file():
+        parser.error(f"UI_ROOT={environment.ui_root} has no index.html")
+    try:
+        # The webserver image's variables, checked by the same code: SERVER_NAMES, READ_RATE,
+        # READ_BURST, WRITE_RATE, WRITE_BURST, CONN_LIMIT, LIMIT_STATUS, TRUSTED_PROXIES.
+        front_door = FrontDoor.from_env()
+    except FrontDoorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     stack = LocalStack(
         state_dir=args.state_dir,
@@ -75,6 +96,8 @@ def main() -> int:
         mongo_db=environment.mongo_db,
         monitoring=args.monitoring,
         prometheus_port=args.prometheus_port,
+        front_door=front_door,
+        ui_root=environment.ui_root,
     )
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -95,7 +118,13 @@ def main() -> int:
         print(f"API docs: {stack.url}/api/docs   nginx {nginx_version(find_nginx(install=False))}")
         print(stack.describe())
         print("Press Ctrl-C to stop everything.", flush=True)
-        Supervisor(stack, say=lambda line: print(line, flush=True)).run(until=stopping)
+        if args.reload:
+            print(f"reload: watching {CodeWatcher().root}; nginx serves {stack.ui_root} as is")
+        Supervisor(
+            stack,
+            say=lambda line: print(line, flush=True),
+            reloader=CodeWatcher() if args.reload else None,
+        ).run(until=stopping)
     except KeyboardInterrupt:
         pass
     finally:

@@ -81,6 +81,7 @@ def write_config(
     https_port: int | None,
     tls_dir: Path,
     front_door: FrontDoor | None = None,
+    ui_root: Path = UI_ROOT,
 ) -> Path:
     """Render nginx.conf for REPLICAS, a list of (port, weight): HTTPS on 127.0.0.1:HTTPS_PORT
     with TLS_DIR's certificate, plain HTTP (a redirect) on 127.0.0.1:PORT; without HTTPS_PORT,
@@ -96,7 +97,7 @@ def write_config(
         tls=tls,
         http2_directive=version >= HTTP2_DIRECTIVE_SINCE,
         front_door=front_door,
-        ui_root=str(UI_ROOT),
+        ui_root=str(ui_root),
         runtime_dir=str(runtime_dir),
         upstreams=[Upstream(f"127.0.0.1:{p}", weight=w) for p, w in replicas],
         access_log=str(runtime_dir / "access.log"),

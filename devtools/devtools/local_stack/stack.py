@@ -65,6 +65,8 @@ class LocalStack:
     # counts the requests of one event-loop pass as one millisecond's: a load test with many
     # connections needs bursts as large as its connection count, whatever the rate.
     front_door: FrontDoor = field(default_factory=FrontDoor)
+    # What nginx serves at / (make run's UI_ROOT: a copy being edited, for the dev loop).
+    ui_root: Path = nginx.UI_ROOT
     extra_env: dict = field(default_factory=dict)
     # MONITORING=1: Prometheus scraping the replicas, its API on 127.0.0.1:prometheus_port.
     monitoring: bool = False
@@ -145,6 +147,7 @@ class LocalStack:
                 https_port=self.https_port if self.tls else None,
                 tls_dir=self.tls_dir,
                 front_door=self.front_door,
+                ui_root=self.ui_root,
             )
             nginx.check_config(nginx_binary, config)
             self.nginx_process = nginx.start_nginx(

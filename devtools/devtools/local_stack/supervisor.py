@@ -7,15 +7,22 @@ Checked every INTERVAL seconds:
   within PROBE_TIMEOUT for FAILURES_TO_RESTART probes in a row is stuck (a deadlock, a frozen
   process): it is killed and restarted the same way. nginx has already routed around it;
 - a database that this stack started and that exited is reaped and restarted on the same port
-  and data; the replicas reconnect by themselves (pymongo retries server selection).
+  and data; the replicas reconnect by themselves (pymongo retries server selection);
+- with a reloader (make dev, RELOAD=1), a change to the backend's code restarts the replicas one
+  by one, each waited for; that is counted in `reloads`, never as a failure in `restarts`.
 """
 
+import functools
+import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..processes import http_ok
+from nginx_config import FAILOVER
+
+from ..processes import http_ok, stop, wait_until
+from .reload import CodeWatcher
 from .stack import LocalStack, Replica
 
 INTERVAL = 1.0
@@ -23,6 +30,8 @@ PROBE_TIMEOUT = 1.0
 FAILURES_TO_RESTART = 3
 # A replica that was just started gets this long to answer its first probe.
 STARTUP_GRACE = 30.0
+# How long nginx leaves a replica it failed to reach out of its pool (FAILOVER's fail_timeout).
+FAIL_TIMEOUT_SECONDS = float(re.search(r"fail_timeout=(\d+)s", FAILOVER).group(1))  # type: ignore[union-attr]
 
 
 @dataclass
@@ -32,6 +41,9 @@ class Supervisor:
     stack: LocalStack
     say: Callable[[str], None] = print
     restarts: dict = field(default_factory=dict)
+    reloader: CodeWatcher | None = None
+    reloads: int = 0  # rolling restarts for changed code (not failures)
+    reload_seconds: float = 0.0  # how long the last one took
     _failures: dict = field(default_factory=dict)
     _starting: set = field(default_factory=set)  # restarted here, not answered yet
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -56,9 +68,48 @@ class Supervisor:
                 )
                 database.restart()
                 self._count("database exited")
+        if self.reloader is not None and (changed := self.reloader.changed()):
+            self._reload(changed)
         for replica in self.stack.backends:
             self._check_replica(replica)
         return True
+
+    def _reload(self, changed: list) -> None:
+        """Restart the replicas one at a time on the changed code, each ready (/readyz)
+        before the next goes, so nginx always has one; a replica that does not come up
+        stops the round and keeps the others on the code they run."""
+        names = ", ".join(path.name for path in changed[:3]) + (" ..." if len(changed) > 3 else "")
+        self.say(f"backend code changed ({names}): restarting the replicas one by one")
+        began = time.monotonic()
+        for number, replica in enumerate(self.stack.backends):
+            if number:
+                # nginx keeps a replica it could not reach out of the pool for fail_timeout
+                # after its last failed try, which may come just before it was ready again:
+                # the next one goes only once the last is surely back, or none would be left.
+                time.sleep(FAIL_TIMEOUT_SECONDS)
+            stop(replica.running())  # SIGTERM: the requests it is serving finish first
+            self.stack.start_replica(replica)
+            self._failures[replica.name] = 0
+            try:
+                wait_until(
+                    functools.partial(http_ok, f"http://127.0.0.1:{replica.port}/readyz"),
+                    timeout=STARTUP_GRACE,
+                    what=f"replica {replica.name} on the changed code",
+                    process=replica.process,
+                )
+            except (TimeoutError, RuntimeError) as exc:
+                self.say(
+                    f"reload stopped: {exc} (log: {self.stack.logs / replica.name}.log); "
+                    "fix the code and save again"
+                )
+                self._starting.add(replica.name)
+                return
+        self.reloads += 1
+        self.reload_seconds = time.monotonic() - began
+        self.say(
+            f"reloaded: {len(self.stack.backends)} replicas run the changed code "
+            f"({self.reload_seconds:.1f} s)"
+        )
 
     def _check_replica(self, replica: Replica) -> None:
         """Restart REPLICA if its process exited or its liveness probe keeps failing."""
@@ -96,13 +147,15 @@ class Supervisor:
         """Check every INTERVAL seconds until UNTIL is set."""
         while not until.wait(INTERVAL):
             started = time.monotonic()
+            reloads = self.reloads
             try:
                 if not self.check_once():
                     return
             except Exception as exc:  # noqa: BLE001 (the supervisor must outlive any one round)
                 # e.g. the database died again while it was being restarted: try next round.
                 self.say(f"supervisor: a round failed ({exc!r}); trying again")
-            if time.monotonic() - started > 10 * INTERVAL:
+            # A reload waits for each replica by design: not a slow round.
+            if self.reloads == reloads and time.monotonic() - started > 10 * INTERVAL:
                 self.say("supervisor: a round of checks took over 10 s")
 
     def start(self) -> "Supervisor":
