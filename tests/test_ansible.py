@@ -492,6 +492,7 @@ def test_a_failed_health_check_stops_the_rollout(deployed):
     assert result.returncode != 0
     assert recap[first]["failed"] == 1, recap
     assert "did not become healthy" in result.stdout
+    assert "PLAY [Deploy the webservers, last]" not in result.stdout
     assert [c["Id"] for c in deployed.containers(second, "backend")] == second_before
     assert not any(c["State"]["Running"] for c in deployed.containers(first, "backend"))
     assert figures["failed"] == 0, figures
