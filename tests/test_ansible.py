@@ -49,6 +49,7 @@ ANSIBLE = REPO / ".venv/bin/ansible-playbook"
 PLAYBOOK = REPO / "ansible/site.yml"
 EXAMPLE_SETTINGS = REPO / "ansible/inventory/group_vars/all.yml"
 SSHD = Path("/usr/sbin/sshd")
+PRIVSEP = Path("/run/sshd")
 PROJECT = "vdtansible"  # compose_project: the projects are vdtansible-{webserver,backend,database}
 PREFIX = "vdt2023"
 REPLICAS = 2  # per backend host
@@ -160,6 +161,7 @@ class Hosts:
         self.inventory = state / "inventory"
         self.secrets = container_secrets(state / "secrets")
         self.token = ""
+        self.made_privsep = False
 
     @property
     def url(self) -> str:
@@ -174,7 +176,9 @@ class Hosts:
     def start(self) -> None:
         """Keys, sshds and the inventory (its settings: the example's, a few changed)."""
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.client_key)], 30)
-        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
+        # sshd's privilege separation directory, which its init script would make.
+        self.made_privsep = not PRIVSEP.exists()
+        PRIVSEP.mkdir(mode=0o755, exist_ok=True)
         known = [host.start(self.client_key) for host in self.ssh]
         (self.state / "known_hosts").write_text("\n".join(known) + "\n")
         ssh_args = (
@@ -280,6 +284,10 @@ class Hosts:
                     cwd=compose_dir, check=False)  # fmt: skip
         for host in self.ssh:
             host.stop()
+        if self.made_privsep:
+            with contextlib.suppress(OSError):  # another sshd may have started using it
+                PRIVSEP.rmdir()
+            self.made_privsep = False
 
     def leftovers(self) -> dict[str, list[str]]:
         """What of the deployment and its hosts is still on this machine."""
