@@ -79,11 +79,14 @@ kubernetes-monitoring: $(VENV)/.installed
 backup-figures: $(VENV)/.installed
 	$(PY) -m devtools.generators.backup_figures
 
-# mypy checks the files that pyproject.toml's [tool.mypy] names; pre-commit runs the same.
+# mypy checks the files that pyproject.toml's [tool.mypy] names; ansible-lint the Ansible
+# deployment with its production profile; pre-commit runs the same.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/ansible-lint --offline --profile production ansible/
+	$(VENV)/bin/ansible-playbook --syntax-check -i ansible/inventory/hosts.yml ansible/site.yml
 
 # uv.lock from the pyproject.toml files; the stand-in image's pins are exported from it.
 lock: | $(UV)

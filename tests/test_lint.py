@@ -112,3 +112,17 @@ def test_pre_commit_runs_what_make_lint_runs():
         # after them (ruff's --force-exclude).
         words = [word for word in command.split() if word != "."]
         assert any(entry.split()[: len(words)] == words for entry in entries), command
+
+
+# ---- Ansible (ansible/): what `make lint` runs on it, kept here so that `make test` fails too.
+ANSIBLE_INVENTORY = "ansible/inventory/hosts.yml"
+
+
+def test_ansible_lint_production_profile():
+    """ansible-lint's strictest profile, offline (nothing is fetched), finds nothing in ansible/."""
+    lint(tool("ansible-lint"), "--offline", "--profile", "production", "ansible/")
+
+
+def test_ansible_playbook_syntax_check():
+    """site.yml and its roles parse with the example inventory."""
+    lint(tool("ansible-playbook"), "--syntax-check", "-i", ANSIBLE_INVENTORY, "ansible/site.yml")

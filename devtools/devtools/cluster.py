@@ -190,6 +190,8 @@ class Cluster:
     state_dir: Path
     authority: Path  # a directory with the suite's ca.crt and ca.key (tests/tls.py)
     registry_port: int = 5000
+    # False: the hosts without the swarm (the Ansible suite deploys onto the plain engines).
+    swarm: bool = True
     workers: list[Worker] = field(default_factory=list)
     registry: subprocess.Popen | None = field(default=None, repr=False)
     _made: list[str] = field(default_factory=list, repr=False)
@@ -200,7 +202,8 @@ class Cluster:
         return f"{MANAGER_ADDRESS}:{self.registry_port}"
 
     def up(self) -> "Cluster":
-        """Bridge, workers' namespaces and engines, registry, swarm; all of it, or nothing."""
+        """Bridge, workers' namespaces and engines, registry, swarm (unless told not to); all of
+        it, or nothing."""
         try:
             self._bridge()
             self._registry()
@@ -211,7 +214,8 @@ class Cluster:
             for worker in self.workers:
                 worker.plug_in()
                 worker.start_engine()
-            self._swarm()
+            if self.swarm:
+                self._swarm()
         except BaseException:
             self.down()
             raise
