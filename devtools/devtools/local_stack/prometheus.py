@@ -165,7 +165,8 @@ class LocalPrometheus:
                 out.write(self.alert_webhook_url)
         config = directory / "alertmanager.yml"
         config.write_text(yaml.safe_dump(local_alertmanager_config(webhook_file, self.config_dir)))
-        self.alertmanager = start(
+        self.alertmanager = self._started(
+            "Alertmanager",
             [
                 find_alertmanager(),
                 f"--config.file={config}",
@@ -174,27 +175,31 @@ class LocalPrometheus:
                 # One instance: no gossip port (it would listen on every address).
                 "--cluster.listen-address=",
             ],
-            self.logs / "alertmanager.log",
-        )
-        wait_until(
-            lambda: http_ok(f"{self.alertmanager_url}/-/ready"),
+            f"{self.alertmanager_url}/-/ready",
             timeout=30,
-            what=f"Alertmanager (log: {self.logs / 'alertmanager.log'})",
-            process=self.alertmanager,
         )
+
+    def _started(
+        self, name: str, command: list[str], ready_url: str, timeout: float = 20
+    ) -> subprocess.Popen:
+        """Start COMMAND with its log under logs/, and wait until READY_URL answers 2xx."""
+        log = self.logs / f"{name.lower().replace(' ', '-')}.log"
+        process = start(command, log)
+        wait_until(
+            lambda: http_ok(ready_url, timeout=5),
+            timeout=timeout,
+            what=f"{name} (log: {log})",
+            process=process,
+        )
+        return process
 
     def _start_node_exporter(self, binary: str) -> None:
         """Start node-exporter on 127.0.0.1 (host CPU, memory, load, network); wait for it."""
         self.node_exporter_port = free_port()
-        self.node_exporter = start(
+        self.node_exporter = self._started(
+            "node-exporter",
             [binary, f"--web.listen-address=127.0.0.1:{self.node_exporter_port}"],
-            self.logs / "node-exporter.log",
-        )
-        wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{self.node_exporter_port}/metrics", timeout=5),
-            timeout=20,
-            what=f"node-exporter (log: {self.logs / 'node-exporter.log'})",
-            process=self.node_exporter,
+            f"http://127.0.0.1:{self.node_exporter_port}/metrics",
         )
 
     def start(
@@ -209,19 +214,14 @@ class LocalPrometheus:
             exporter = shutil.which(EXPORTER)
             if exporter:
                 self.exporter_port = free_port()
-                self.exporter = start(
+                self.exporter = self._started(
+                    "nginx exporter",
                     [
                         exporter,
                         f"--web.listen-address=127.0.0.1:{self.exporter_port}",
                         f"--nginx.scrape-uri=unix:{status_socket}:/stub_status",
                     ],
-                    self.logs / "nginx-exporter.log",
-                )
-                wait_until(
-                    lambda: http_ok(f"http://127.0.0.1:{self.exporter_port}/metrics"),
-                    timeout=20,
-                    what=f"nginx exporter (log: {self.logs / 'nginx-exporter.log'})",
-                    process=self.exporter,
+                    f"http://127.0.0.1:{self.exporter_port}/metrics",
                 )
             node_exporter = shutil.which(NODE_EXPORTER)
             if node_exporter:
