@@ -478,6 +478,24 @@ def _signed_for(directory: Path, name: str) -> Path:
 @pytest.mark.skipif(
     shutil.which("openssl") is None, reason="needs openssl: apt-get install openssl"
 )
+def test_a_certificate_for_addresses_first_verifies_under_the_constraints(tmp_path):
+    """TLS_NAMES led by an address (the cluster's registry): the certificate still verifies
+    under the CA's name constraints (OpenSSL checks a host-like subject CN against the DNS ones,
+    so the CN is the first DNS name, or no host name at all)."""
+    for names in ("10.77.0.1 127.0.0.1", "127.0.0.1 ::1 devbox.example"):
+        directory = tmp_path / names.replace(" ", "_").replace(":", "-")
+        subprocess.run(
+            [str(MAKE_SECRETS), "--tls-only", str(directory)],
+            capture_output=True,
+            timeout=60,
+            env={**os.environ, "TLS_NAMES": names},
+            check=True,
+        )
+        ca, leaf = str(directory / "ca.crt"), str(directory / "tls.crt")
+        verified = _openssl("verify", "-CAfile", ca, leaf, check=False)
+        assert verified.stdout.strip().endswith(": OK"), (names, verified.stdout, verified.stderr)
+
+
 def test_the_local_ca_signs_only_for_tls_names_and_its_leaf_lives_a_year(tmp_path):
     """scripts/make-secrets.sh: the CA carries critical name constraints that permit exactly
     TLS_NAMES and lives 2 years; the server certificate lives at most 366 days and verifies; a
