@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -137,7 +138,11 @@ def test_make_dev_reloads_backend_code_and_serves_ui_edits_at_once(tmp_path):
         source / "attendee_directory",
         ignore=shutil.ignore_patterns("__pycache__"),
     )
-    ui = shutil.copytree(REPO / "webserver" / "ui", tmp_path / "ui")
+    # Where nginx's workers (www-data, when the suite runs as root) may read it: not under
+    # pytest's private temporary directory.
+    ui_parent = Path(tempfile.mkdtemp(prefix="vdt-dev-ui-"))
+    ui_parent.chmod(0o755)
+    ui = shutil.copytree(REPO / "webserver" / "ui", ui_parent / "ui")
     env = {
         "RELOAD": "1",
         "UI_ROOT": str(ui),
@@ -181,5 +186,6 @@ def test_make_dev_reloads_backend_code_and_serves_ui_edits_at_once(tmp_path):
         assert failed == [], (failed, run.output)
     finally:
         run.stop()
+        shutil.rmtree(ui_parent, ignore_errors=True)
     assert "changed (health.py)" in run.output
     assert not re.search(r"exited; nginx routes around it|is stuck", run.output), run.output

@@ -131,7 +131,7 @@ def write_config(
     FRONT_DOOR_SECRET goes to the replicas with every request; the file is private to its
     owner, as it holds the secret."""
     runtime_dir.mkdir(parents=True, exist_ok=True)
-    check_worker_can_read(UI_ROOT, worker_user())
+    check_worker_can_read(ui_root, worker_user())
     tls = None
     if https_port is not None:
         certificate, key = ensure_certificate(tls_dir)

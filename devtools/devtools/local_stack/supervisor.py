@@ -92,7 +92,11 @@ class Supervisor:
             self._failures[replica.name] = 0
             try:
                 wait_until(
-                    functools.partial(http_ok, f"http://127.0.0.1:{replica.port}/readyz"),
+                    functools.partial(
+                        http_ok,
+                        f"http://127.0.0.1:{replica.port}/readyz",
+                        headers=self.stack.replica_headers,
+                    ),
                     timeout=STARTUP_GRACE,
                     what=f"replica {replica.name} on the changed code",
                     process=replica.process,
